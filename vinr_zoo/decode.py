@@ -1,0 +1,139 @@
+"""Render a fitted model on any space-time grid, on any runtime, frame by frame with bounded memory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vinr_zoo.config import SineMLPConfig
+from vinr_zoo.coords import SpaceTimeGrid
+from vinr_zoo.errors import ModelLoadError, VinrError
+from vinr_zoo.model import SineMLP
+from vinr_zoo.runtimes import Backend, backend_class
+from vinr_zoo.video import VideoWriter
+
+DEFAULT_BATCH = 65536
+
+
+@dataclass
+class ModelSource:
+    """What a MODEL argument resolved to: a config, and the torch model and/or an ONNX file."""
+
+    config: SineMLPConfig
+    model: SineMLP | None = None
+    onnx_path: Path | None = None
+    location: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def require_model(self) -> SineMLP:
+        if self.model is None:
+            raise VinrError(f"{self.location} holds no torch weights (model.safetensors); this needs them")
+        return self.model
+
+
+def resolve_source(source: str | os.PathLike[str] | SineMLP | ModelSource) -> ModelSource:
+    """A model directory (or an already loaded `SineMLP`) → `ModelSource`."""
+    if isinstance(source, ModelSource):
+        return source
+    if isinstance(source, SineMLP):
+        return ModelSource(config=source.config, model=source, location="<in-memory model>")
+    path = Path(source)
+    if path.is_dir():
+        model = SineMLP.from_pretrained(path)
+        onnx = path / "model.onnx"
+        return ModelSource(model.config, model, onnx if onnx.is_file() else None, str(path))
+    if not path.exists():
+        raise ModelLoadError(f"model {source} not found (expected a model directory)")
+    raise ModelLoadError(f"{source} is not a model directory")
+
+
+def open_backend(source: ModelSource, runtime: str = "torch", *, device: str = "cpu", **options) -> Backend:
+    """Construct (not yet open) the backend ``runtime`` for a resolved model source."""
+    cls = backend_class(runtime)
+    return cls.from_source(source, device=device, **options) if hasattr(cls, "from_source") else cls(
+        source.require_model(), device=device, **options
+    )
+
+
+def source_grid(config: SineMLPConfig, **grid_args) -> SpaceTimeGrid:
+    if config.source is None:
+        raise VinrError("the model's config.json has no source video size; pass --size and --frames explicitly")
+    s = config.source
+    return SpaceTimeGrid.build(s.width, s.height, s.frames, **grid_args)
+
+
+def render(backend: Backend, grid: SpaceTimeGrid, *, batch: int = DEFAULT_BATCH) -> Iterator[np.ndarray]:
+    """Yield each output frame as float32 ``[H, W, 3]`` in the network's [-1, 1] range (unclamped)."""
+    if batch < 1:
+        raise VinrError(f"--batch must be positive, got {batch}")
+    axes = grid._axes()
+    ppf = grid.pixels_per_frame
+    for j in range(grid.frames):
+        frame = torch.empty(ppf, 3)
+        for s in range(0, ppf, batch):
+            e = min(s + batch, ppf)
+            frame[s:e] = backend.infer(grid.coords(j * ppf + s, j * ppf + e, axes))
+        yield frame.view(grid.height, grid.width, 3).numpy()
+
+
+def to_unit(rgb: np.ndarray) -> np.ndarray:
+    """Network output in [-1, 1] → clamped RGB in [0, 1] (CONVENTIONS.md "Colour")."""
+    return np.clip((rgb + 1.0) * 0.5, 0.0, 1.0)
+
+
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    return np.rint(to_unit(rgb) * 255.0).astype(np.uint8)
+
+
+@dataclass
+class DecodeResult:
+    path: Path
+    width: int
+    height: int
+    frames: int
+    fps: float
+    runtime: str
+    padded: bool = False
+
+
+def decode(
+    model,
+    output: str | os.PathLike[str],
+    *,
+    scale_s: float = 1.0,
+    scale_t: float = 1.0,
+    size: tuple[int, int] | None = None,
+    frames: int | None = None,
+    roi: tuple[float, float, float, float] | None = None,
+    time_range: tuple[float, float] | None = None,
+    runtime: str = "torch",
+    device: str = "cpu",
+    batch: int = DEFAULT_BATCH,
+    overwrite: bool = False,
+    on_frame: Callable[[int, int], None] | None = None,
+) -> DecodeResult:
+    """Render ``model`` at (scale_s, scale_t) — or ``size`` — to mp4/mkv/mov, a PNG folder or .npy.
+
+    ``frames`` keeps only the first N output frames (ffmpeg's ``-frames:v``).
+    """
+    src = resolve_source(model)
+    width, height = size if size is not None else (None, None)
+    grid = source_grid(src.config, scale_s=scale_s, scale_t=scale_t, width=width, height=height, roi=roi,
+                       time_range=time_range)  # fmt: skip
+    if frames is not None:
+        grid = grid.head(frames)
+    fps = grid.output_fps(src.config.source.fps)
+    backend = open_backend(src, runtime, device=device)
+    writer = VideoWriter(output, width=grid.width, height=grid.height, fps=fps, frames=grid.frames,
+                         overwrite=overwrite)  # fmt: skip
+    with backend, writer:
+        for j, frame in enumerate(render(backend, grid, batch=batch)):
+            writer.write(to_uint8(frame))
+            if on_frame is not None:
+                on_frame(j + 1, grid.frames)
+    return DecodeResult(Path(output), grid.width, grid.height, grid.frames, fps, runtime, bool(writer.padded))

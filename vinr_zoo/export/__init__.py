@@ -1,0 +1,1 @@
+"""Exporters: ONNX (and TensorRT engines built from it)."""
