@@ -24,6 +24,17 @@ def check_output(path: Path, overwrite: bool) -> None:
         raise VinrError(f"cannot write {path}: folder {parent} is not writable")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def default_mode(path: Path) -> None:
+    """mkstemp/mkdtemp create private (0600/0700) entries; give the final one the usual umask mode."""
+    os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~_umask())
+
+
 def _make_parent(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,6 +55,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        default_mode(tmp_path)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -61,6 +73,7 @@ def atomic_dir(path: str | os.PathLike[str], overwrite: bool = False) -> Iterato
         raise VinrError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         yield tmp
+        default_mode(tmp)
         if path.exists():
             if not overwrite:
                 raise OutputExistsError(f"{path} already exists (pass --overwrite to replace it)")

@@ -114,7 +114,8 @@ class SpaceTimeGrid:
                 raise GridError(f"scale_t {scale_t:g} would give {count:.3g} frames")
             step = 1.0 / scale_t
             # k0 + j / scale_t: for integer scale_t and j = m * scale_t the division is exact.
-            positions = tuple(k0 + j / scale_t for j in range(count))
+            # min(): when span * scale_t is within _EPS below an integer, the last frame snaps to k1.
+            positions = tuple(min(k0 + j / scale_t, k1) for j in range(count))
         total = out_w * out_h * len(positions)
         if total > MAX_TOTAL_PIXELS:
             raise GridError(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vinr_zoo._atomic import check_output
+from vinr_zoo._atomic import check_output, default_mode
 from vinr_zoo.config import SourceVideo
 from vinr_zoo.errors import VideoError
 
@@ -310,6 +310,7 @@ class VideoWriter:
             for packet in self._stream.encode():
                 self._container.mux(packet)
             self._container.close()
+        default_mode(self._tmp)
         if self.path.exists() and self.path.is_dir():
             shutil.rmtree(self.path)
         os.replace(self._tmp, self.path)

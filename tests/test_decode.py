@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+from clips import carphone_small, tiny_model_dir
+
+from vinr_zoo.decode import decode, render, resolve_source, to_uint8
+from vinr_zoo.errors import GridError, ModelLoadError
+from vinr_zoo.fit import measure_psnr
+from vinr_zoo.metrics import psnr
+from vinr_zoo.model import SineMLP
+from vinr_zoo.runtimes import backend_class
+from vinr_zoo.video import read_video
+
+
+def test_scale_one_render_matches_the_source_clip(tmp_path):
+    d = tiny_model_dir()
+    out = decode(d, tmp_path / "r.npy")
+    assert (out.width, out.height, out.frames) == (88, 72, 8)
+    frames = read_video(tmp_path / "r.npy").frames
+    clip = carphone_small(8)
+    score = psnr(frames / 255.0, clip.frames / 255.0)
+    exact = measure_psnr(SineMLP.from_pretrained(d), clip)
+    assert score > 20 and abs(score - exact) < 0.3  # 8-bit rounding costs little
+
+
+def test_any_scale_output_shape_fps_and_frame_limit(tmp_path):
+    d = tiny_model_dir()
+    out = decode(d, tmp_path / "up.npy", scale_s=1.5, scale_t=2.5)
+    assert (out.width, out.height, out.frames) == (132, 108, 18)
+    assert out.fps == pytest.approx(30000 / 1001 * 2.5)
+    assert read_video(tmp_path / "up.npy").frames.shape == (18, 108, 132, 3)
+    out = decode(d, tmp_path / "few", size=(40, 30), frames=3)
+    assert sorted(p.name for p in (tmp_path / "few").iterdir()) == [f"frame_{i:06d}.png" for i in range(3)]
+    assert read_video(tmp_path / "few").frames.shape == (3, 30, 40, 3)
+
+
+def test_integer_scale_t_frames_equal_source_frame_renders(tmp_path):
+    d = tiny_model_dir()
+    decode(d, tmp_path / "a.npy")
+    decode(d, tmp_path / "b.npy", scale_t=2)
+    a, b = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
+    np.testing.assert_array_equal(b[::2], a)
+
+
+def test_batch_size_does_not_change_the_pixels():
+    src = resolve_source(tiny_model_dir())
+    from vinr_zoo.coords import SpaceTimeGrid
+
+    grid = SpaceTimeGrid.build(88, 72, 8, scale_s=0.7, scale_t=1.3).head(3)
+    with backend_class("torch")(src.model) as b:
+        one = [to_uint8(f) for f in render(b, grid, batch=1000)]
+        two = [to_uint8(f) for f in render(b, grid, batch=65536)]
+    for x, y in zip(one, two, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_decode_errors(tmp_path):
+    with pytest.raises(ModelLoadError, match="does not exist|not found"):
+        decode(tmp_path / "missing", tmp_path / "x.npy")
+    with pytest.raises(GridError, match="scale_s"):
+        decode(tiny_model_dir(), tmp_path / "x.npy", scale_s=float("nan"))
+    assert not (tmp_path / "x.npy").exists()
