@@ -19,13 +19,13 @@ def carphone_path() -> Path:
     return sample_clip("carphone")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def carphone_small(frames: int = 8) -> Video:
     """The first ``frames`` frames of carphone, area-downsampled 2x to 88x72."""
     return read_video(carphone_path(), frames=frames, size=(88, 72))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tiny_model_dir() -> Path:
     """A real fit (width 32, 3 sine layers) of 8 frames of carphone at 88x72; fitted once per run."""
     from vinr_zoo.fit import FitOptions, fit_video

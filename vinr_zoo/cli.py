@@ -5,8 +5,11 @@ Every `VinrError` becomes one line on stderr and exit code 1 (``--debug`` shows 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import shlex
+import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -29,6 +32,11 @@ class Runtime(str, Enum):
     torch = "torch"
     ort = "ort"
     trt = "trt"
+
+
+class Loss(str, Enum):
+    l1 = "l1"
+    mse = "mse"
 
 
 class Device(str, Enum):
@@ -88,6 +96,7 @@ def fit(
     minutes: Annotated[float | None, typer.Option(help="Wall-clock budget in minutes.")] = None,
     lr: Annotated[float, typer.Option(help="Peak Adam learning rate.")] = 1e-3,
     batch_size: Annotated[int, typer.Option(help="Random pixels per step.")] = 32768,
+    loss: Annotated[Loss, typer.Option(case_sensitive=False, help="Reconstruction loss (l1: the seed's; mse: SIREN's).")] = Loss.l1,
     temporal: Annotated[float, typer.Option(help="Weight of the temporal-consistency loss (|∂RGB/∂t|).")] = 0.0,
     perceptual: Annotated[float, typer.Option(help="Weight of the VGG16 relu3_3 perceptual loss on patches.")] = 0.0,
     vgg_weights: Annotated[str | None, typer.Option(help="VGG16 safetensors file or Hub repo id.")] = None,
@@ -112,18 +121,49 @@ def fit(
         hidden_features=width, hidden_layers=depth, first_omega_0=omega_0, hidden_omega_0=omega_0,
         time_omega_0=omega_t, steps=steps, minutes=minutes, lr=lr, batch_size=batch_size,
         temporal_weight=temporal, perceptual_weight=perceptual, vgg_weights=vgg_weights, seed=seed,
-        device=device.value, checkpoint_every=checkpoint_every,
+        device=device.value, checkpoint_every=checkpoint_every, loss=loss.value,
     )  # fmt: skip
     typer.echo(
         f"fitting {clip.name}: {clip.width}x{clip.height}, {clip.num_frames} frames @ {clip.fps:.3f} fps "
         f"-> {output}",
         err=True,
     )
-    result = fit_video(clip, options, output, resume=resume, overwrite=overwrite, progress=not quiet)
+    command_line = "vinr " + shlex.join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("vinr") else None
+    with _fit_progress(quiet, options) as on_step:
+        result = fit_video(clip, options, output, resume=resume, overwrite=overwrite, callback=on_step,
+                           command=command_line)  # fmt: skip
     typer.echo(
         f"wrote {result.model_dir}  steps {result.steps}  {result.wall_time_s:.1f} s  "
         f"PSNR {result.psnr:.2f} dB (RGB, all {clip.num_frames} training frames)"
     )
+
+
+@contextlib.contextmanager
+def _fit_progress(quiet: bool, options):
+    """A live bar: step, loss, running PSNR, elapsed and time left (by steps or by the time budget)."""
+    if quiet:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("fit"), BarColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+        TextColumn("left {task.fields[left]}"), console=_stderr_console(), transient=True,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("fit", total=1.0, status="starting", left="?")
+
+        def on_step(info) -> None:
+            if info.step % 5 and info.step != 1:
+                return
+            total = f"/{info.total_steps}" if info.total_steps else ""
+            done = min(max(info.progress, 1e-9), 1.0)
+            left = info.elapsed_s * (1 - done) / done
+            progress.update(
+                task, completed=done, left=f"{left:4.0f}s",
+                status=f"step {info.step}{total}  loss {info.loss:.4f}  PSNR {info.psnr:5.2f} dB",
+            )  # fmt: skip
+
+        yield on_step
 
 
 @command()
@@ -159,8 +199,6 @@ def decode(
 
 def _progress(quiet: bool, label: str):
     """A rich progress bar driven by ``update(done, total)``; a no-op when quiet or not a terminal."""
-    import contextlib
-
     if quiet:
         return contextlib.nullcontext(None)
 
@@ -191,39 +229,214 @@ def _not_built(command: str, issue: int) -> None:
 
 
 @command()
-def export(model: Annotated[str, typer.Argument(help="Model to export.")]) -> None:
-    """Export MODEL to ONNX (and with --trt a TensorRT engine)."""
-    _not_built("export", 4)
+def export(
+    model: Annotated[str, typer.Argument(help="Model directory to export.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Folder for model.onnx (default: the model directory).")
+    ] = None,
+    opset: Annotated[
+        int | None, typer.Option(help="ONNX opset (default: the newest the installed onnxruntime supports, >= 17).")
+    ] = None,
+    fp16: Annotated[
+        bool, typer.Option("--fp16", help="Also write model.fp16.onnx (first layer fp32, float32 I/O).")
+    ] = False,
+    validate: Annotated[
+        bool, typer.Option(help="Check parity with torch in ONNX Runtime before writing.")
+    ] = True,
+    atol: Annotated[float | None, typer.Option(help="Max abs difference allowed for fp32 (default 1e-4).")] = None,
+    atol_fp16: Annotated[
+        float | None, typer.Option("--atol-fp16", help="Max abs difference allowed for fp16 (default 2e-2).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing ONNX files.")] = False,
+) -> None:
+    """Export MODEL to ONNX (model.onnx: coords [N,3] -> rgb [N,3], ω folded, config in metadata)."""
+    from vinr_zoo.decode import resolve_source
+    from vinr_zoo.export.onnx import export_onnx
+
+    src = resolve_source(model)
+    if output is None:
+        if not Path(model).is_dir():
+            raise VinrError("pass -o OUT_DIR (MODEL is not a model directory to write into)")
+        output = Path(model)
+    result = export_onnx(
+        src.require_model(), output, opset=opset, fp16=fp16, validate=validate, atol=atol, atol_fp16=atol_fp16,
+        overwrite=overwrite,
+    )  # fmt: skip
+    for precision, path in result.paths.items():
+        size = path.stat().st_size / 1e6
+        check = result.validation.get(precision)
+        note = f"; onnxruntime {check.summary()}" if check is not None else "; not validated"
+        typer.echo(f"wrote {path} ({precision}, opset {result.opset}, {size:.2f} MB){note}")
 
 
 @command()
-def parity(model: Annotated[str, typer.Argument(help="Model to check.")]) -> None:
-    """Render the same grid on torch and other runtimes and compare."""
-    _not_built("parity", 4)
+def parity(
+    model: Annotated[str, typer.Argument(help="Model directory (torch weights are the reference).")],
+    runtime: Annotated[
+        list[Runtime] | None,
+        typer.Option(case_sensitive=False, help="Runtime to compare with torch (repeatable; default ort)."),
+    ] = None,
+    onnx: Annotated[
+        Path | None, typer.Option(help="ONNX file for the ort runtime (default: model.onnx, else exported in memory).")
+    ] = None,
+    atol: Annotated[
+        float | None, typer.Option(help="Max abs error allowed (default: 1e-4 fp32, 2e-2 fp16 files).")
+    ] = None,
+    max_8bit_diff: Annotated[
+        float | None,
+        typer.Option("--max-8bit-diff", help="Max fraction of 8-bit pixels that may differ (default 0.001 fp32, 0.25 fp16)."),
+    ] = None,
+    scale_s: Annotated[float, typer.Option("--scale-s", help="Spatial scale of the compared grid.")] = 1.5,
+    scale_t: Annotated[float, typer.Option("--scale-t", help="Temporal scale of the compared grid.")] = 2.5,
+    frames: Annotated[int, typer.Option(help="Compare only the first N output frames.")] = 3,
+    random: Annotated[int, typer.Option(help="Random coordinates compared as well.")] = 16384,
+    device: Annotated[Device, typer.Option(case_sensitive=False)] = Device.cpu,
+) -> None:
+    """Render the same grid on torch and other runtimes and compare (exit 1 when tolerances fail)."""
+    from vinr_zoo.parity import check_parity
+
+    for name, value in (("--scale-s", scale_s), ("--scale-t", scale_t)):
+        _positive_finite(name, value)
+    runtimes = [r.value for r in runtime] if runtime else ["ort"]
+    report = check_parity(
+        model, runtimes, onnx=onnx, atol=atol, max_8bit_diff=max_8bit_diff, scale_s=scale_s, scale_t=scale_t,
+        frames=frames, n_random=random, device=device.value,
+    )  # fmt: skip
+    typer.echo(report.table())
+    if not report:
+        for line in report.failures:
+            typer.echo(f"error: {line}", err=True)
+        raise typer.Exit(1)
 
 
 @command()
-def pull(name: Annotated[str, typer.Argument(help="Zoo name, local directory or Hub repo id.")]) -> None:
-    """Fetch a model from the embedded zoo or the Hugging Face Hub."""
-    _not_built("pull", 6)
+def pull(
+    name: Annotated[str, typer.Argument(help="Zoo name, local directory, or Hub id user/repo or user/repo@REV.")],
+    revision: Annotated[str | None, typer.Option("--revision", help="Hub branch, tag or commit sha.")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Also copy the model directory here.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --output directory.")] = False,
+    cache_dir: Annotated[Path | None, typer.Option(help="Hub cache (default: HF_HUB_CACHE under HF_HOME).")] = None,
+) -> None:
+    """Fetch and validate a model: embedded zoo name, then local directory, then Hub repo (HF_TOKEN, HF_HUB_OFFLINE)."""
+    from vinr_zoo.hub import pull as run_pull
+
+    result = run_pull(name, revision=revision, output=output, overwrite=overwrite, cache_dir=cache_dir)
+    r, c = result.resolved, result.config
+    where = {"zoo": "embedded zoo, sha256 verified", "local": "local directory", "hub": "Hugging Face Hub"}[r.kind]
+    typer.echo(f"pulled {r.label} ({where})")
+    if r.commit:
+        typer.echo(f"commit: {r.commit}")
+    typer.echo(f"path: {result.path}")
+    src = f", source {c.source.width}x{c.source.height}, {c.source.frames} frames" if c.source else ""
+    typer.echo(f"valid: {', '.join(result.files)}; {c.num_params:,} parameters{src}")
 
 
 @command()
-def push(directory: Annotated[Path, typer.Argument()], repo_id: Annotated[str, typer.Argument()]) -> None:
-    """Upload a model directory to the Hugging Face Hub."""
-    _not_built("push", 6)
+def push(
+    directory: Annotated[Path, typer.Argument(help="Model directory (config.json + model.safetensors).")],
+    repo_id: Annotated[str, typer.Argument(help="Hub repo id user/repo (created if missing).")],
+    private: Annotated[bool, typer.Option("--private", help="Create the repo private.")] = False,
+    revision: Annotated[str | None, typer.Option("--revision", help="Branch to commit to (created if new).")] = None,
+    message: Annotated[str | None, typer.Option("--message", "-m", help="Commit message.")] = None,
+    with_onnx: Annotated[bool, typer.Option("--with-onnx", help="Also upload model.onnx (see vinr export).")] = False,
+) -> None:
+    """Upload a validated model directory to the Hub in one commit, with a model card (token: HF_TOKEN)."""
+    from vinr_zoo.hub import push as run_push
+
+    result = run_push(directory, repo_id, private=private, revision=revision, commit_message=message,
+                      with_onnx=with_onnx)  # fmt: skip
+    typer.echo(f"pushed {directory} to {result.repo_id}@{result.revision}: {', '.join(result.files)}")
+    typer.echo(f"commit: {result.commit}")
+    typer.echo(f"url: {result.commit_url}")
 
 
 @command("list")
-def list_models() -> None:
-    """List the embedded zoo (and Hub models with --hub)."""
-    _not_built("list", 6)
+def list_models(
+    hub: Annotated[
+        str | None, typer.Option("--hub", metavar="AUTHOR", help="Also list AUTHOR's vinr-zoo models on the Hub.")
+    ] = None,
+) -> None:
+    """List the embedded zoo (name, parameters, source clip, PSNR, size on disk) and, with --hub, Hub models."""
+    from vinr_zoo.hub import human_size, list_hub_models
+    from vinr_zoo.zoo import list_zoo
+
+    entries = list_zoo()
+    if entries:
+        rows = [("NAME", "PARAMS", "SOURCE", "PSNR", "SIZE")] + [
+            (e.name, f"{e.params:,}", e.source or "-",
+             f"{e.metrics['psnr_rgb']:.2f} dB" if "psnr_rgb" in e.metrics else "-", human_size(e.size_bytes))
+            for e in entries
+        ]  # fmt: skip
+        widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        for row in rows:
+            typer.echo("  ".join(cell.rjust(w) if i in (1, 3, 4) else cell.ljust(w)
+                                 for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip())  # fmt: skip
+    else:
+        typer.echo("the embedded zoo is empty (no checkpoints installed)")
+    if hub is None:
+        return
+    models = list_hub_models(hub)
+    typer.echo("")
+    if not models:
+        typer.echo(f"no vinr-zoo models by {hub} on the Hub")
+        return
+    rows = [("REPO", "UPDATED", "DOWNLOADS", "")] + [
+        (m.repo_id, m.last_modified or "-", str(m.downloads), "private" if m.private else "") for m in models
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 @command()
-def info(model: Annotated[str, typer.Argument()]) -> None:
-    """Show a model's config, metrics and files."""
-    _not_built("info", 6)
+def info(
+    model: Annotated[str, typer.Argument(help="Zoo name, local directory, or Hub id user/repo or user/repo@REV.")],
+    revision: Annotated[str | None, typer.Option("--revision", help="Hub branch, tag or commit sha.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print config, card metadata and files as JSON.")] = False,
+) -> None:
+    """Show a model's config, model-card metrics and files."""
+    import json
+
+    from vinr_zoo.hub import human_size, model_details
+
+    d = model_details(model, revision=revision)
+    r, c, card = d.resolved, d.config, d.card
+    if as_json:
+        payload = {
+            "model": r.label, "kind": r.kind, "commit": r.commit, "path": str(r.path), "config": c.to_dict(),
+            "card": None if card is None else {"library_name": card.library_name, "license": card.license,
+                                               "tags": card.tags, "metrics": [list(m) for m in card.metrics]},
+            "files": dict(d.files),
+        }  # fmt: skip
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    typer.echo(f"model: {r.label} ({r.kind})")
+    if r.commit:
+        typer.echo(f"commit: {r.commit}")
+    typer.echo(f"path: {r.path}")
+    typer.echo(f"architecture: {c.architecture}, {c.hidden_layers} sine layers x {c.hidden_features} features, "
+               f"{c.num_params:,} parameters")  # fmt: skip
+    typer.echo(f"omega_0: {c.first_omega_0:g} (x, y), {c.hidden_omega_0:g} (hidden), {c.time_omega_0:g} (t)")
+    if c.source is not None:
+        s = c.source
+        typer.echo(f"source: {s.name or '?'}, {s.width}x{s.height}, {s.frames} frames @ {s.fps:.3f} fps")
+    t = c.training
+    if t:
+        final = t.get("final_psnr_rgb")
+        psnr = f", final PSNR {final:.2f} dB (RGB)" if isinstance(final, (int, float)) else ""
+        typer.echo(f"training: {t.get('steps', '?')} steps, {t.get('wall_time_s', '?')} s, "
+                   f"losses {', '.join(t.get('losses') or []) or '?'}{psnr}")  # fmt: skip
+    if card is None:
+        typer.echo("card: none (no README.md)")
+    else:
+        typer.echo(f"card: library {card.library_name or '-'}, license {card.license or '-'}, "
+                   f"tags {', '.join(card.tags) or '-'}")  # fmt: skip
+        for metric, value, dataset in card.metrics:
+            typer.echo(f"metric: {metric} = {value} ({dataset})")
+    typer.echo("files:")
+    width = max(len(name) for name, _ in d.files)
+    for name, size in d.files:
+        typer.echo(f"  {name.ljust(width)}  {human_size(size)}")
 
 
 @command("eval")

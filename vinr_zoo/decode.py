@@ -47,8 +47,21 @@ def resolve_source(source: str | os.PathLike[str] | SineMLP | ModelSource) -> Mo
         model = SineMLP.from_pretrained(path)
         onnx = path / "model.onnx"
         return ModelSource(model.config, model, onnx if onnx.is_file() else None, str(path))
+    if path.suffix.lower() == ".onnx":
+        # A bare exported file: the config (source size, fps) comes from its metadata_props.
+        from vinr_zoo.export.onnx import inspect_onnx
+
+        info = inspect_onnx(path)
+        return ModelSource(info.config, None, path, str(path), extra={"onnx_precision": info.precision})
     if not path.exists():
-        raise ModelLoadError(f"model {source} not found (expected a model directory)")
+        # An embedded zoo name or a Hub repo id (user/repo[@rev]); raises a "not found" ModelLoadError otherwise.
+        from vinr_zoo.hub import resolve_model
+
+        resolved = resolve_model(os.fspath(source))
+        model = SineMLP.from_pretrained(resolved.path)
+        onnx = resolved.path / "model.onnx"
+        return ModelSource(model.config, model, onnx if onnx.is_file() else None, resolved.label,
+                           extra={"kind": resolved.kind, "commit": resolved.commit})  # fmt: skip
     raise ModelLoadError(f"{source} is not a model directory")
 
 

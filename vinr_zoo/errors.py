@@ -50,3 +50,19 @@ class AtolError(ParityError):
 
 class NotBuiltYet(VinrError):
     """A command that is planned but not implemented in this version."""
+
+
+class HubError(VinrError):
+    """A Hugging Face Hub operation failed (network, server, refused upload)."""
+
+
+class HubNotFoundError(HubError):
+    """The Hub has no such repo, revision or file (or hides a private repo from this caller)."""
+
+
+class HubAuthError(HubError):
+    """Missing, invalid or insufficient token (401/403, gated repo)."""
+
+
+class HubOfflineError(HubError):
+    """Offline (HF_HUB_OFFLINE or no network) and what was asked for is not in the local cache."""

@@ -57,6 +57,9 @@ class FitOptions:
     schedule: str = "cosine"
     final_lr_ratio: float = 0.05
     loss: str = "l1"  # the seed's L1; "mse" is SIREN's
+    # "bf16": hidden layers under autocast (the first layer and its sine stay fp32: bf16 keeps only 8
+    # mantissa bits, coarser than the pixel spacing of x and y near ±1).
+    precision: str = "fp32"
     warmup_steps: int = 20
     batch_size: int = 32768
     chunk_size: int = 4096
@@ -90,6 +93,8 @@ class FitOptions:
                 raise VinrError(f"--{name.split('_')[0]} must be a finite weight >= 0, got {value}")
         if self.loss not in ("l1", "mse"):
             raise VinrError(f"--loss must be l1 or mse, got {self.loss!r}")
+        if self.precision not in ("fp32", "bf16"):
+            raise VinrError(f"--precision must be fp32 or bf16, got {self.precision!r}")
         if self.schedule not in ("cosine", "constant"):
             raise VinrError(f"schedule must be cosine or constant, got {self.schedule!r}")
         if self.device not in ("cpu", "cuda"):
@@ -253,6 +258,7 @@ def fit_video(
         "batch_size": options.batch_size,
         "lr": options.lr,
         "schedule": options.schedule,
+        "precision": options.precision,
         "seed": options.seed,
         "losses": _loss_names(options),
         "final_psnr_rgb": round(final_psnr, 3),
@@ -268,6 +274,16 @@ def fit_video(
     return FitResult(out, model, step, wall, final_psnr, history)
 
 
+def _forward(model: SineMLP, x: torch.Tensor, precision: str) -> torch.Tensor:
+    if precision == "fp32":
+        return model(x)
+    h = model.layers[0](x * model.input_scale)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16):
+        for layer in model.layers[1:]:
+            h = layer(h)
+        return model.head(h).float()
+
+
 def _train_step(model, optimizer, sampler: _Sampler, options: FitOptions, vgg) -> tuple[float, float]:
     optimizer.zero_grad(set_to_none=True)
     reconstruction = F.l1_loss if options.loss == "l1" else F.mse_loss
@@ -275,7 +291,7 @@ def _train_step(model, optimizer, sampler: _Sampler, options: FitOptions, vgg) -
     coords, target = sampler.pixels_batch(n)
     total_loss, total_sq = 0.0, 0.0
     for s in range(0, n, options.chunk_size):
-        pred = model(coords[s : s + options.chunk_size])
+        pred = _forward(model, coords[s : s + options.chunk_size], options.precision)
         tgt = target[s : s + options.chunk_size]
         # Sum over the chunk, divided by the whole batch: the gradient equals one big-batch mean.
         loss = reconstruction(pred, tgt, reduction="sum") / (n * 3)
@@ -290,14 +306,16 @@ def _train_step(model, optimizer, sampler: _Sampler, options: FitOptions, vgg) -
             c = u[s : s + options.chunk_size]
             shift = torch.zeros_like(c)
             shift[:, 2] = delta
-            diff = model((c + shift).clamp(-1, 1)) - model((c - shift).clamp(-1, 1))
+            diff = _forward(model, (c + shift).clamp(-1, 1), options.precision) - _forward(
+                model, (c - shift).clamp(-1, 1), options.precision
+            )
             loss = options.temporal_weight * diff.abs().sum() / (m * 3)
             loss.backward()
             total_loss += loss.item()
     if vgg is not None:
         p_coords, p_target = sampler.patches(options.perceptual_patches, options.perceptual_patch)
         count, _, p, _ = p_target.shape
-        pred = model(p_coords).reshape(count, p, p, 3).permute(0, 3, 1, 2)
+        pred = _forward(model, p_coords, options.precision).reshape(count, p, p, 3).permute(0, 3, 1, 2)
         pred01 = ((pred + 1) * 0.5).clamp(0, 1)
         with torch.no_grad():
             feat_t = vgg(p_target)
@@ -367,7 +385,7 @@ def _first_existing_parent(path: Path) -> Path:
 
 # ---- checkpoints ---------------------------------------------------------------------------------
 _RESUME_KEYS = ("hidden_features", "hidden_layers", "first_omega_0", "hidden_omega_0", "time_omega_0",
-                "batch_size", "chunk_size", "seed", "temporal_weight", "perceptual_weight", "loss", "schedule")  # fmt: skip
+                "batch_size", "chunk_size", "seed", "temporal_weight", "perceptual_weight", "loss", "schedule", "precision")  # fmt: skip
 
 
 def _save_checkpoint(path, model, optimizer, generator, options, video, step, elapsed, history) -> None:

@@ -3,27 +3,55 @@
 Measured on the 2-vCPU dev machine (PERF_NOTES): one call on 65,536 rows runs at ≈ 0.22 Mpx/s
 because 64 MB intermediates miss cache; 4,096-row chunks run 2-3x faster, and ``torch.sin(out=)``
 into a reused buffer is ~3x faster than allocating each time.
+
+On CPU (float32) two more things, measured with benchmarks/decode_throughput.py:
+- Chunks run on a pool of worker threads, one per torch thread, each with one intra-op thread, instead
+  of every op forking and joining all of torch's OpenMP threads. On an idle machine that is as fast or
+  faster; when another process holds a core, OpenMP's barriers stall on the descheduled thread and the
+  old path ran 3-4x slower than the workers.
+- The sine runs through numpy (its AVX-512 SVML ``sin``, ≈ 2.3x torch.sin per thread here; results
+  differ from torch.sin by at most 1 ulp).
+While the workers run, ``torch.set_num_threads(1)`` is in force process-wide; it is restored afterwards.
 """
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
 import torch
 
 from vinr_zoo.runtimes.base import Backend, register_backend
 
 DEFAULT_CHUNK = 4096
+DEFAULT_CHUNK_CPU_WORKERS = 1024
 
 
 @register_backend
 class TorchBackend(Backend):
     name = "torch"
 
-    def __init__(self, model, *, device: str = "cpu", chunk: int = DEFAULT_CHUNK, dtype=torch.float32):
+    def __init__(
+        self,
+        model,
+        *,
+        device: str = "cpu",
+        chunk: int | None = None,
+        dtype=torch.float32,
+        workers: int | None = None,
+    ):
         super().__init__()
         self.model = model
         self.device = torch.device(device)
-        self.chunk = int(chunk)
         self.dtype = dtype
+        cpu = self.device.type == "cpu"
+        # Worker threads: one per torch thread on CPU (0 or 1 = run in the caller's thread, torch's threading).
+        self.workers = (torch.get_num_threads() if workers is None else int(workers)) if cpu else 0
+        default = DEFAULT_CHUNK_CPU_WORKERS if self.workers > 1 else DEFAULT_CHUNK
+        self.chunk = int(chunk) if chunk is not None else default
+        self._pool: ThreadPoolExecutor | None = None
+        self._local = threading.local()
 
     def open_impl(self) -> None:
         if self.device.type == "cuda" and not torch.cuda.is_available():
@@ -33,28 +61,74 @@ class TorchBackend(Backend):
         layers = self.model.folded_layers()
         # Keep W transposed and contiguous so addmm reads it row-major.
         self._layers = [(w.t().contiguous().to(self.device, self.dtype), b.to(self.device, self.dtype)) for w, b in layers]
-        width = self._layers[0][0].shape[1]
-        self._bufs = [torch.empty(self.chunk, width, device=self.device, dtype=self.dtype) for _ in range(2)]
+        self._width = self._layers[0][0].shape[1]
+        self._numpy_sin = self.device.type == "cpu" and self.dtype == torch.float32
+        self._local = threading.local()
+        if self.workers > 1:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="vinr-torch")
+
+    def close_impl(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._local = threading.local()
 
     def describe(self) -> str:
-        return f"torch {torch.__version__} ({self.device}, {str(self.dtype).removeprefix('torch.')}, chunk {self.chunk})"
+        how = f", {self.workers} workers" if self.workers > 1 else ""
+        return (
+            f"torch {torch.__version__} ({self.device}, {str(self.dtype).removeprefix('torch.')}, "
+            f"chunk {self.chunk}{how})"
+        )
+
+    def _buffers(self) -> list[torch.Tensor]:
+        """Two ping-pong activation buffers per thread (workers run chunks concurrently)."""
+        bufs = getattr(self._local, "bufs", None)
+        if bufs is None:
+            bufs = [torch.empty(self.chunk, self._width, device=self.device, dtype=self.dtype) for _ in range(2)]
+            self._local.bufs = bufs
+        return bufs
+
+    def _sin_(self, t: torch.Tensor) -> None:
+        if self._numpy_sin:
+            a = t.numpy()
+            np.sin(a, out=a)
+        else:
+            torch.sin(t, out=t)
+
+    def _chunk(self, x: torch.Tensor, out: torch.Tensor) -> None:
+        m = x.shape[0]
+        bufs = self._buffers()
+        src, dst = bufs[0][:m], bufs[1][:m]
+        *sines, (w_head, b_head) = self._layers
+        w, b = sines[0]
+        torch.addmm(b, x, w, out=src)
+        self._sin_(src)
+        for w, b in sines[1:]:
+            torch.addmm(b, src, w, out=dst)
+            self._sin_(dst)
+            src, dst = dst, src
+        torch.addmm(b_head, src, w_head, out=out)
 
     @torch.inference_mode()
     def infer_impl(self, coords: torch.Tensor) -> torch.Tensor:
         n = coords.shape[0]
         x_all = coords.to(self.device, self.dtype)
         out = torch.empty(n, 3, device=self.device, dtype=self.dtype)
-        *sines, (w_head, b_head) = self._layers
-        for s in range(0, n, self.chunk):
-            x = x_all[s : s + self.chunk]
-            m = x.shape[0]
-            src, dst = self._bufs[0][:m], self._bufs[1][:m]
-            w, b = sines[0]
-            torch.addmm(b, x, w, out=src)
-            torch.sin(src, out=src)
-            for w, b in sines[1:]:
-                torch.addmm(b, src, w, out=dst)
-                torch.sin(dst, out=dst)
-                src, dst = dst, src
-            torch.addmm(b_head, src, w_head, out=out[s : s + m])
+        c = self.chunk
+        if self._pool is None or n <= c:
+            for s in range(0, n, c):
+                self._chunk(x_all[s : s + c], out[s : s + c])
+            return out.float().cpu()
+
+        def job(s: int) -> None:
+            with torch.inference_mode():  # a thread-local mode: enter it in each worker
+                self._chunk(x_all[s : s + c], out[s : s + c])
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for _ in self._pool.map(job, range(0, n, c)):
+                pass
+        finally:
+            torch.set_num_threads(threads)
         return out.float().cpu()

@@ -1,0 +1,1 @@
+"""vinr-zoo's embedded model zoo (package data): model directories and registry.json. See vinr_zoo/zoo.py."""

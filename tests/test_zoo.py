@@ -1,0 +1,204 @@
+"""vinr_zoo/zoo.py: the embedded zoo (checkpoints/ + registry.json), name resolution, and the installed wheel."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from vinr_zoo import zoo
+from vinr_zoo.cli import app
+from vinr_zoo.config import SineMLPConfig, SourceVideo
+from vinr_zoo.decode import decode
+from vinr_zoo.errors import ModelLoadError, VinrError
+from vinr_zoo.hub import human_size, pull, read_card
+from vinr_zoo.model import SineMLP
+
+ROOT = Path(__file__).resolve().parent.parent
+NAME = "carphone-tiny"
+
+
+def one_error_line(result) -> str:
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def zoo_copy(tmp_path, monkeypatch) -> Path:
+    """A private copy of the checkpoints folder that the zoo reads instead of the installed one."""
+    root = tmp_path / "checkpoints"
+    src = zoo.checkpoints_root()
+    shutil.copytree(src, root, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(zoo, "checkpoints_root", lambda: root)
+    return root
+
+
+def test_registry_matches_the_shipped_model_directories():
+    entries = {e.name: e for e in zoo.list_zoo()}
+    assert NAME in entries
+    assert zoo.checkpoints_root() == ROOT / "checkpoints"
+    for entry in entries.values():
+        assert set(entry.files) >= {"config.json", "model.safetensors", "README.md"}
+        for name, sha in entry.files.items():
+            assert zoo.file_sha256(entry.path / name) == sha, f"{entry.name}/{name}: re-run zoo.register"
+        model = SineMLP.from_pretrained(entry.path)
+        assert model.num_params == entry.params
+        assert entry.metrics["psnr_rgb"] == model.config.training["final_psnr_rgb"]
+        assert read_card(entry.path / "README.md").library_name == "vinr-zoo"
+
+
+def test_a_zoo_name_loads_and_decodes_like_its_directory(tmp_path):
+    entry = zoo.get_entry(NAME)
+    by_name = decode(NAME, tmp_path / "name.npy")
+    by_dir = decode(entry.path, tmp_path / "dir.npy")
+    frames = np.load(by_name.path)
+    assert frames.shape == (8, 72, 88, 3) and frames.std() > 5
+    np.testing.assert_array_equal(frames, np.load(by_dir.path))
+    a, b = SineMLP.from_pretrained(NAME).state_dict(), SineMLP.from_pretrained(entry.path).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(VinrError, match="applies to Hub repos only"):
+        SineMLP.from_pretrained(NAME, revision="main")
+
+
+def test_pull_resolves_zoo_then_local_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / NAME).mkdir()  # a local folder of the same name, not even a model: the zoo wins
+    result = CliRunner().invoke(app, ["pull", NAME, "-o", "copy"])
+    assert result.exit_code == 0, result.output
+    assert f"pulled {NAME} (embedded zoo, sha256 verified)" in result.stdout and "path: copy" in result.stdout
+    entry = zoo.get_entry(NAME)
+    for name, sha in entry.files.items():
+        assert zoo.file_sha256(tmp_path / "copy" / name) == sha
+    local = pull("copy")
+    assert local.resolved.kind == "local" and local.path == Path("copy") and local.commit is None
+    again = CliRunner().invoke(app, ["pull", NAME, "-o", "copy"])
+    assert "already exists" in one_error_line(again)
+    assert CliRunner().invoke(app, ["pull", NAME, "-o", "copy", "--overwrite"]).exit_code == 0
+
+
+def test_a_damaged_embedded_model_fails_its_sha256_check(zoo_copy, tmp_path):
+    assert pull(NAME).path == zoo_copy / NAME
+    weights = zoo_copy / NAME / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0x01  # one bit of one float: still a loadable safetensors file, only the hash can tell
+    weights.write_bytes(bytes(data))
+    SineMLP.from_pretrained(zoo_copy / NAME)  # loads as a plain directory...
+    line = one_error_line(CliRunner().invoke(app, ["pull", NAME]))  # ...but not as the registered zoo model
+    assert f"embedded model {NAME}: model.safetensors has sha256" in line and "reinstall" in line
+    with pytest.raises(ModelLoadError, match="sha256"):
+        decode(NAME, tmp_path / "x.npy")
+    weights.unlink()
+    with pytest.raises(ModelLoadError, match="missing"):
+        SineMLP.from_pretrained(NAME)
+
+
+def test_registry_refuses_entries_outside_the_checkpoints_folder(tmp_path):
+    sha = "0" * 64
+    for bad in ({"dir": "../elsewhere"}, {"dir": "/abs"}, {"files": {"config.json": "xyz"}}, {"files": {}}):
+        entry = {"dir": "ok", "files": {"config.json": sha, "model.safetensors": sha}, **bad}
+        (tmp_path / "registry.json").write_text(json.dumps({"schema_version": 1, "models": {"m": entry}}))
+        with pytest.raises(ModelLoadError, match="registry.json"):
+            zoo.load_registry(tmp_path)
+    (tmp_path / "registry.json").write_text(json.dumps({"schema_version": 1, "models": {"Bad/Name": {}}}))
+    with pytest.raises(ModelLoadError, match="not a valid zoo name"):
+        zoo.load_registry(tmp_path)
+
+
+def test_register_hashes_and_describes_a_model(tmp_path):
+    root = tmp_path / "ckpt"
+    torch.manual_seed(0)
+    config = SineMLPConfig(hidden_features=8, hidden_layers=2, source=SourceVideo(16, 8, 4, 25.0, "clip.mp4"),
+                           training={"final_psnr_rgb": 30.5})  # fmt: skip
+    SineMLP(config).save_pretrained(root / "clip-xs")
+    entry = zoo.register(root / "clip-xs", description="test")
+    registry = zoo.load_registry(root)
+    assert registry["clip-xs"].files == entry.files and set(entry.files) == {"config.json", "model.safetensors"}
+    assert (entry.params, entry.source, entry.metrics) == (config.num_params, "clip 16x8x4", {"psnr_rgb": 30.5})
+    with pytest.raises(VinrError, match="directly inside"):
+        zoo.register(root / "clip-xs", root=tmp_path)
+
+
+def test_vinr_list_and_info_show_the_zoo():
+    entry = zoo.get_entry(NAME)
+    listed = CliRunner().invoke(app, ["list"])
+    assert listed.exit_code == 0, listed.output
+    [row] = [line for line in listed.stdout.splitlines() if line.startswith(NAME)]
+    size = human_size(entry.size_bytes).split()
+    assert row.split()[1:] == ["2,339", "carphone_pristine", "88x72x8", "25.16", "dB", *size]
+    info = CliRunner().invoke(app, ["info", NAME])
+    assert info.exit_code == 0, info.output
+    assert f"model: {NAME} (zoo)" in info.stdout and "metric: psnr_rgb = 25.16 (carphone_pristine)" in info.stdout
+    assert "source: carphone_pristine.mp4, 88x72, 8 frames @ 29.970 fps" in info.stdout
+
+
+def test_an_unknown_name_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = one_error_line(CliRunner().invoke(app, ["pull", "no-such-model"]))
+    assert "model directory no-such-model does not exist" in line and NAME in line
+    (tmp_path / "weights.bin").write_bytes(b"x")
+    assert "is a file, not a model directory" in one_error_line(CliRunner().invoke(app, ["info", "weights.bin"]))
+
+
+def test_the_wheel_ships_the_zoo_and_works_outside_the_checkout(tmp_path):
+    """Build the wheel, install it into a bare folder and pull the embedded model from there, offline."""
+    src = tmp_path / "src"
+    skip = shutil.ignore_patterns(".git", ".venv", "*.egg-info", "build", "dist", "__pycache__", ".*_cache", "tests",
+                                  "runs", "benchmarks", "*.engine")  # fmt: skip
+    shutil.copytree(ROOT, src, ignore=skip)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(tmp_path / "dist"),
+                    str(src)], check=True, capture_output=True, timeout=120)  # fmt: skip
+    [wheel] = (tmp_path / "dist").glob("vinr_zoo-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    sources = {p.relative_to(ROOT).as_posix() for p in (ROOT / "vinr_zoo").rglob("*.py")
+               if "__pycache__" not in p.parts}  # fmt: skip
+    missing = sorted(sources - names)
+    assert not missing, f"not in the wheel (add the subpackage to [tool.setuptools] packages): {missing}"
+    entry = zoo.get_entry(NAME)
+    shipped = {f"vinr_zoo_checkpoints/{entry.dir}/{f}" for f in entry.files} | {"vinr_zoo_checkpoints/registry.json"}
+    assert shipped <= names
+
+    site = tmp_path / "site"
+    subprocess.run([*pip, "install", "--no-deps", "--no-index", "--target", str(site), str(wheel)], check=True,
+                   capture_output=True, timeout=120)  # fmt: skip
+    # -S: no site-packages processing, so the checkout's editable-install hook never runs; -I: no cwd, no
+    # PYTHON* variables. The dependencies come from the venv's site-packages, appended after the wheel.
+    script = f"""
+import json, sys
+sys.path[:0] = [{str(site)!r}]
+sys.path.append({sysconfig.get_paths()["purelib"]!r})
+from vinr_zoo.cli import app
+app(["pull", {NAME!r}, "-o", "pulled"], standalone_mode=False)
+hub_imported = "huggingface_hub" in sys.modules
+from vinr_zoo.decode import decode
+decode({NAME!r}, "frames.npy")
+from vinr_zoo.zoo import checkpoints_root
+ours = [m for n, m in list(sys.modules.items()) if n.startswith("vinr_zoo")]
+mods = sorted({{m.__file__ for m in ours if getattr(m, "__file__", None)}})
+print(json.dumps({{"modules": mods, "root": str(checkpoints_root()), "hub_imported": hub_imported}}))
+"""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
+    run = subprocess.run([sys.executable, "-S", "-I", "-c", script], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=180)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.strip().splitlines()
+    report = json.loads(lines[-1])
+    assert f"pulled {NAME} (embedded zoo, sha256 verified)" in lines[0]
+    assert report["modules"] and all(m.startswith(str(site)) for m in report["modules"]), report["modules"]
+    assert report["root"] == str(site / "vinr_zoo_checkpoints")
+    assert not report["hub_imported"]  # zoo names never need huggingface_hub
+    for name, sha in entry.files.items():
+        assert zoo.file_sha256(tmp_path / "pulled" / name) == sha
+    np.testing.assert_array_equal(np.load(tmp_path / "frames.npy"), np.load(decode(NAME, tmp_path / "ref.npy").path))

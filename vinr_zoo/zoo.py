@@ -1,0 +1,216 @@
+"""The embedded zoo: model directories shipped in the top-level ``checkpoints/`` folder, and their registry.
+
+``checkpoints/registry.json`` maps each name to its folder, the sha256 of every file, and the numbers
+``vinr list`` shows. The folder is package data: the wheel installs it as the package ``vinr_zoo_checkpoints``
+(``[tool.setuptools.package-dir]`` in pyproject.toml), and an editable install maps the same package to the
+checkout. Every load re-hashes the files against the registry, so a damaged install fails loudly instead of
+decoding garbage.
+
+Adding a model: write its directory under ``checkpoints/`` (``vinr fit ... -o checkpoints/NAME``), then
+``python -c "from vinr_zoo.zoo import register; register('checkpoints/NAME')"`` to (re)write its entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vinr_zoo._atomic import atomic_path
+from vinr_zoo.errors import ModelLoadError, VinrError
+
+PACKAGE = "vinr_zoo_checkpoints"
+REGISTRY_NAME = "registry.json"
+REGISTRY_VERSION = 1
+REQUIRED_FILES = ("config.json", "model.safetensors")
+# A zoo name never contains "/", so it can never be mistaken for a Hub repo id (user/repo).
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+@dataclass
+class ZooEntry:
+    """One embedded model, as the registry describes it."""
+
+    name: str
+    dir: str
+    files: dict[str, str]  # file name -> sha256
+    params: int = 0
+    source: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    description: str = ""
+    root: Path | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def path(self) -> Path:
+        if self.root is None:
+            raise VinrError(f"zoo entry {self.name} has no checkpoints folder")
+        return self.root / self.dir
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes on disk of the registered files (0 for a file that is missing)."""
+        total = 0
+        for name in self.files:
+            try:
+                total += (self.path / name).stat().st_size
+            except OSError:
+                pass
+        return total
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("root")
+        data.pop("name")
+        return data
+
+
+def checkpoints_root() -> Path | None:
+    """The folder holding the registry: the installed package, else the source checkout, else None."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(PACKAGE)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            if (Path(location) / REGISTRY_NAME).is_file():
+                return Path(location)
+    # A checkout whose editable install predates the package mapping (pip install -e . refreshes it).
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "checkpoints" / REGISTRY_NAME).is_file():
+        return checkout / "checkpoints"
+    return None
+
+
+def load_registry(root: str | os.PathLike[str] | None = None) -> dict[str, ZooEntry]:
+    """Name -> entry for every embedded model; an empty dict when no checkpoints folder is installed."""
+    root = Path(root) if root is not None else checkpoints_root()
+    if root is None:
+        return {}
+    path = root / REGISTRY_NAME
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{path} is not readable JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+        raise ModelLoadError(f"{path}: expected an object with a 'models' object")
+    if data.get("schema_version", 0) > REGISTRY_VERSION:
+        raise ModelLoadError(f"{path}: schema_version {data['schema_version']} is newer than this vinr-zoo reads")
+    entries = {}
+    for name, raw in data["models"].items():
+        entries[name] = _entry(path, name, raw, root)
+    return entries
+
+
+def _entry(path: Path, name: str, raw: Any, root: Path) -> ZooEntry:
+    if not NAME_RE.match(name):
+        raise ModelLoadError(f"{path}: {name!r} is not a valid zoo name (lower case, digits, '.', '_', '-')")
+    if not isinstance(raw, dict):
+        raise ModelLoadError(f"{path}: entry {name} must be an object")
+    folder = raw.get("dir", name)
+    # The folder must be a plain child of the checkpoints folder: no "..", no absolute path.
+    if not isinstance(folder, str) or not NAME_RE.match(folder):
+        raise ModelLoadError(f"{path}: entry {name} has an invalid dir {folder!r}")
+    files = raw.get("files")
+    if not isinstance(files, dict) or not all(
+        isinstance(k, str) and "/" not in k and isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
+        for k, v in files.items()
+    ):
+        raise ModelLoadError(f"{path}: entry {name} needs 'files': {{file name: sha256 hex}}")
+    missing = [f for f in REQUIRED_FILES if f not in files]
+    if missing:
+        raise ModelLoadError(f"{path}: entry {name} does not list {', '.join(missing)}")
+    metrics = raw.get("metrics") or {}
+    if not isinstance(metrics, dict):
+        raise ModelLoadError(f"{path}: entry {name} has non-object metrics")
+    return ZooEntry(
+        name=name, dir=folder, files=dict(files), params=int(raw.get("params", 0)), source=str(raw.get("source", "")),
+        metrics={str(k): float(v) for k, v in metrics.items()}, description=str(raw.get("description", "")),
+        root=root,
+    )  # fmt: skip
+
+
+def list_zoo() -> list[ZooEntry]:
+    return sorted(load_registry().values(), key=lambda e: e.name)
+
+
+def get_entry(name: str) -> ZooEntry | None:
+    """The entry named ``name``, or None (also for strings that cannot be zoo names, such as paths)."""
+    if not NAME_RE.match(name):
+        return None
+    return load_registry().get(name)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verified_path(entry: ZooEntry) -> Path:
+    """The entry's folder, after checking every registered file against its sha256."""
+    for name, expected in sorted(entry.files.items()):
+        path = entry.path / name
+        if not path.is_file():
+            raise ModelLoadError(f"embedded model {entry.name}: {path} is missing (the installation is incomplete)")
+        actual = file_sha256(path)
+        if actual != expected:
+            raise ModelLoadError(
+                f"embedded model {entry.name}: {name} has sha256 {actual[:12]}…, the registry expects "
+                f"{expected[:12]}… (the installed file is damaged or was changed; reinstall vinr-zoo)"
+            )
+    return entry.path
+
+
+def register(
+    model_dir: str | os.PathLike[str], *, name: str | None = None, description: str = "",
+    root: str | os.PathLike[str] | None = None,
+) -> ZooEntry:  # fmt: skip
+    """Hash ``model_dir`` (a folder directly under the checkpoints folder) and write its registry entry.
+
+    The model must load (config and weights), so the registry never lists a broken model.
+    """
+    from vinr_zoo.model import SineMLP
+
+    model_dir = Path(model_dir).resolve()
+    root = Path(root).resolve() if root is not None else model_dir.parent
+    if model_dir.parent != root:
+        raise VinrError(f"{model_dir} must be directly inside the checkpoints folder {root}")
+    name = name or model_dir.name
+    if not NAME_RE.match(name) or not NAME_RE.match(model_dir.name):
+        raise VinrError(f"{name!r} is not a valid zoo name (lower case, digits, '.', '_', '-'; no '/')")
+    config = SineMLP.from_pretrained(model_dir).config
+    files = {
+        p.name: file_sha256(p)
+        for p in sorted(model_dir.iterdir())
+        if p.is_file() and not p.name.startswith(".") and p.suffix != ".engine"
+    }
+    src = config.source
+    source = ""
+    if src is not None:
+        clip = Path(src.name).stem if src.name else "video"
+        source = f"{clip} {src.width}x{src.height}x{src.frames}"
+    metrics = {}
+    psnr = config.training.get("final_psnr_rgb")
+    if isinstance(psnr, (int, float)):
+        metrics["psnr_rgb"] = float(psnr)
+    entry = ZooEntry(name, model_dir.name, files, config.num_params, source, metrics, description, root)
+    path = root / REGISTRY_NAME
+    data = {"schema_version": REGISTRY_VERSION, "models": {}}
+    if path.is_file():
+        data = json.loads(path.read_text(encoding="utf-8"))
+    data["schema_version"] = REGISTRY_VERSION
+    data.setdefault("models", {})[name] = entry.to_json()
+    data["models"] = dict(sorted(data["models"].items()))
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return entry
