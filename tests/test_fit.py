@@ -136,3 +136,24 @@ def test_minutes_budget_stops_the_fit(tmp_path):
     out = fit_video(carphone_small(2), _opts(steps=None, minutes=0.02), tmp_path / "t")
     assert 1 <= out.steps and out.wall_time_s < 10
     assert np.isfinite(out.psnr)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_precision_is_recorded_and_the_first_layer_stays_fp32(tmp_path, precision):
+    out = fit_video(carphone_small(2), _opts(steps=5, precision=precision), tmp_path / precision)
+    cfg = json.loads((out.model_dir / "config.json").read_text())
+    assert cfg["training"]["precision"] == precision
+    assert all(p.dtype == torch.float32 for p in out.model.parameters())  # weights are always stored fp32
+
+
+def test_bf16_keeps_the_first_layer_in_fp32():
+    from vinr_zoo.config import SineMLPConfig
+    from vinr_zoo.fit import _forward
+
+    torch.manual_seed(0)
+    m = SineMLP(SineMLPConfig(hidden_features=16, hidden_layers=2))
+    seen = []
+    m.layers[0].register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+    m.layers[1].register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+    out = _forward(m, torch.rand(8, 3), "bf16")
+    assert seen == [torch.float32, torch.bfloat16] and out.dtype == torch.float32

@@ -122,3 +122,12 @@ def test_cli_parity_needs_torch_weights(dirs, tmp_path):
     model_dir, _, _ = dirs
     res = runner.invoke(app, ["parity", str(model_dir / "model.onnx")])
     assert res.exit_code == 1 and "holds no torch weights" in res.output
+
+
+def test_explicit_onnx_from_another_fit_is_compared_not_refused(tmp_path):
+    d = make_model().save_pretrained(tmp_path / "m")
+    other = make_model(seed=3)
+    other.config.training = {"steps": 10}
+    export_onnx(other, tmp_path / "other")
+    report = check_parity(d, onnx=tmp_path / "other" / "model.onnx", frames=1, n_random=100)
+    assert not report and report.results[0].max_abs > 0.01

@@ -172,3 +172,17 @@ def test_cli_decode_with_ort(model_dirs, tmp_path):
     assert res.exit_code == 0, res.output
     a, b = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
     assert a.shape == (5, 36, 48, 3) and np.array_equal(a, b)
+
+
+def test_stale_model_onnx_is_refused(tmp_path):
+    first = make_model()
+    d = first.save_pretrained(tmp_path / "m")
+    export_onnx(first, d)
+    refit = make_model(seed=4)
+    refit.config.training = {"steps": 10}  # a new fit writes a new training summary into config.json
+    refit.save_pretrained(d)
+    with pytest.raises(ModelLoadError, match="not exported from the config.json beside it"):
+        open_backend(resolve_source(d), "ort").open()
+    # The lone file still opens: it carries its own config.
+    with OrtBackend(d / "model.onnx") as backend:
+        assert backend.infer(rand_coords(10)).shape == (10, 3)

@@ -34,6 +34,12 @@ class Runtime(str, Enum):
     trt = "trt"
 
 
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
 class Loss(str, Enum):
     l1 = "l1"
     mse = "mse"
@@ -100,6 +106,7 @@ def fit(
     temporal: Annotated[float, typer.Option(help="Weight of the temporal-consistency loss (|∂RGB/∂t|).")] = 0.0,
     perceptual: Annotated[float, typer.Option(help="Weight of the VGG16 relu3_3 perceptual loss on patches.")] = 0.0,
     vgg_weights: Annotated[str | None, typer.Option(help="VGG16 safetensors file or Hub repo id.")] = None,
+    precision: Annotated[Precision, typer.Option(case_sensitive=False, help="Hidden layers in bf16 where the hardware has it (auto), or force fp32/bf16; the first layer stays fp32.")] = Precision.auto,
     seed: Annotated[int, typer.Option(help="Random seed (init and sampling).")] = 0,
     device: Annotated[Device, typer.Option(case_sensitive=False)] = Device.cpu,
     frames: Annotated[int | None, typer.Option(help="Read only this many frames.")] = None,
@@ -122,6 +129,7 @@ def fit(
         time_omega_0=omega_t, steps=steps, minutes=minutes, lr=lr, batch_size=batch_size,
         temporal_weight=temporal, perceptual_weight=perceptual, vgg_weights=vgg_weights, seed=seed,
         device=device.value, checkpoint_every=checkpoint_every, loss=loss.value,
+        precision=precision.value,
     )  # fmt: skip
     typer.echo(
         f"fitting {clip.name}: {clip.width}x{clip.height}, {clip.num_frames} frames @ {clip.fps:.3f} fps "
@@ -168,7 +176,7 @@ def _fit_progress(quiet: bool, options):
 
 @command()
 def decode(
-    model: Annotated[str, typer.Argument(help="Model directory (later: .onnx, zoo name, Hub id).")],
+    model: Annotated[str, typer.Argument(help="Model directory, .onnx file, embedded zoo name or Hub repo id (user/repo[@rev]).")],
     output: Annotated[Path, typer.Option("-o", "--output", help=".mp4/.mkv/.mov, .npy, or a folder for PNGs.")],
     scale_s: Annotated[float, typer.Option("--scale-s", help="Spatial scale (non-integer allowed).")] = 1.0,
     scale_t: Annotated[float, typer.Option("--scale-t", help="Temporal scale; output fps = fps * scale_t.")] = 1.0,

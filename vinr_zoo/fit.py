@@ -58,8 +58,10 @@ class FitOptions:
     final_lr_ratio: float = 0.05
     loss: str = "l1"  # the seed's L1; "mse" is SIREN's
     # "bf16": hidden layers under autocast (the first layer and its sine stay fp32: bf16 keeps only 8
-    # mantissa bits, coarser than the pixel spacing of x and y near ±1).
-    precision: str = "fp32"
+    # mantissa bits, coarser than the pixel spacing of x and y near ±1). Measured on carphone, 300 steps:
+    # 29.53 dB bf16 vs 29.50 dB fp32, 1.5x the steps/s on an AVX512-BF16 CPU. "auto" picks bf16 where
+    # the hardware computes it natively (AVX512-BF16/AMX CPUs, bf16-capable GPUs), else fp32.
+    precision: str = "auto"
     warmup_steps: int = 20
     batch_size: int = 32768
     chunk_size: int = 4096
@@ -93,8 +95,8 @@ class FitOptions:
                 raise VinrError(f"--{name.split('_')[0]} must be a finite weight >= 0, got {value}")
         if self.loss not in ("l1", "mse"):
             raise VinrError(f"--loss must be l1 or mse, got {self.loss!r}")
-        if self.precision not in ("fp32", "bf16"):
-            raise VinrError(f"--precision must be fp32 or bf16, got {self.precision!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise VinrError(f"--precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.schedule not in ("cosine", "constant"):
             raise VinrError(f"schedule must be cosine or constant, got {self.schedule!r}")
         if self.device not in ("cpu", "cuda"):
@@ -102,11 +104,28 @@ class FitOptions:
         if self.device == "cuda" and not torch.cuda.is_available():
             raise VinrError("--device cuda was asked for but torch sees no CUDA GPU")
 
+    def resolved_precision(self) -> str:
+        if self.precision != "auto":
+            return self.precision
+        return "bf16" if native_bf16(self.device) else "fp32"
+
     @property
     def max_steps(self) -> int | None:
         if self.steps is None and self.minutes is None:
             return DEFAULT_STEPS
         return self.steps
+
+
+def native_bf16(device: str) -> bool:
+    """Whether ``device`` multiplies bf16 natively (else autocast to bf16 would be slower, not faster)."""
+    if device == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
 
 
 @dataclass
@@ -258,7 +277,7 @@ def fit_video(
         "batch_size": options.batch_size,
         "lr": options.lr,
         "schedule": options.schedule,
-        "precision": options.precision,
+        "precision": options.resolved_precision(),
         "seed": options.seed,
         "losses": _loss_names(options),
         "final_psnr_rgb": round(final_psnr, 3),
@@ -287,11 +306,12 @@ def _forward(model: SineMLP, x: torch.Tensor, precision: str) -> torch.Tensor:
 def _train_step(model, optimizer, sampler: _Sampler, options: FitOptions, vgg) -> tuple[float, float]:
     optimizer.zero_grad(set_to_none=True)
     reconstruction = F.l1_loss if options.loss == "l1" else F.mse_loss
+    precision = options.resolved_precision()
     n = options.batch_size
     coords, target = sampler.pixels_batch(n)
     total_loss, total_sq = 0.0, 0.0
     for s in range(0, n, options.chunk_size):
-        pred = _forward(model, coords[s : s + options.chunk_size], options.precision)
+        pred = _forward(model, coords[s : s + options.chunk_size], precision)
         tgt = target[s : s + options.chunk_size]
         # Sum over the chunk, divided by the whole batch: the gradient equals one big-batch mean.
         loss = reconstruction(pred, tgt, reduction="sum") / (n * 3)
@@ -306,8 +326,8 @@ def _train_step(model, optimizer, sampler: _Sampler, options: FitOptions, vgg) -
             c = u[s : s + options.chunk_size]
             shift = torch.zeros_like(c)
             shift[:, 2] = delta
-            diff = _forward(model, (c + shift).clamp(-1, 1), options.precision) - _forward(
-                model, (c - shift).clamp(-1, 1), options.precision
+            diff = _forward(model, (c + shift).clamp(-1, 1), precision) - _forward(
+                model, (c - shift).clamp(-1, 1), precision
             )
             loss = options.temporal_weight * diff.abs().sum() / (m * 3)
             loss.backward()
@@ -315,7 +335,7 @@ def _train_step(model, optimizer, sampler: _Sampler, options: FitOptions, vgg) -
     if vgg is not None:
         p_coords, p_target = sampler.patches(options.perceptual_patches, options.perceptual_patch)
         count, _, p, _ = p_target.shape
-        pred = _forward(model, p_coords, options.precision).reshape(count, p, p, 3).permute(0, 3, 1, 2)
+        pred = _forward(model, p_coords, precision).reshape(count, p, p, 3).permute(0, 3, 1, 2)
         pred01 = ((pred + 1) * 0.5).clamp(0, 1)
         with torch.no_grad():
             feat_t = vgg(p_target)

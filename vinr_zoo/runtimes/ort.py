@@ -16,6 +16,7 @@ and I/O binding so outputs are copied back once per chunk.
 
 from __future__ import annotations
 
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from vinr_zoo.errors import ModelLoadError, RuntimeUnavailable, ShapeError, VinrError
-from vinr_zoo.export.spec import META_PRECISION, SPEC, contract_problems
+from vinr_zoo.export.spec import META_CONFIG, META_PRECISION, SPEC, contract_problems
 from vinr_zoo.runtimes.base import Backend, missing_package, register_backend
 
 DEFAULT_CHUNK_CPU = 1024
@@ -92,8 +93,11 @@ class OrtBackend(Backend):
         threads: int | None = None,
         chunk: int | None = None,
         label: str | None = None,
+        expect_config=None,
     ):
         super().__init__()
+        # A model directory's config: its model.onnx must have been exported from the same config.json.
+        self.expect_config = expect_config
         if not isinstance(model, (bytes, str, os.PathLike)):
             raise VinrError(f"the ort backend needs an .onnx path or serialized ONNX bytes, got {type(model).__name__}")
         self.model = model if isinstance(model, bytes) else Path(model)
@@ -121,6 +125,8 @@ class OrtBackend(Backend):
     def from_source(cls, source, *, device: str = "cpu", **options) -> OrtBackend:
         """A resolved `ModelSource`: its .onnx file, else its torch weights exported in memory (bytes)."""
         if source.onnx_path is not None:
+            if source.model is not None:
+                options.setdefault("expect_config", source.config)
             return cls(source.onnx_path, device=device, **options)
         model = source.require_model()
         from vinr_zoo.export.onnx import build_onnx
@@ -162,6 +168,11 @@ class OrtBackend(Backend):
             )
         meta = session.get_modelmeta().custom_metadata_map
         self.precision = meta.get(META_PRECISION, "fp32")
+        if self.expect_config is not None and not _same_config(meta.get(META_CONFIG), self.expect_config):
+            raise ModelLoadError(
+                f"{self.label} was not exported from the config.json beside it (an older fit?); "
+                "re-export it with 'vinr export --overwrite'"
+            )
         self._session = session
         if not gpu and self.threads > 1:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="vinr-ort")
@@ -245,6 +256,15 @@ class OrtBackend(Backend):
                 raise
             raise VinrError(f"onnxruntime failed on {self.label}: {_first_line(exc)}") from None
         return torch.from_numpy(out)
+
+
+def _same_config(text: str | None, config) -> bool:
+    if text is None:
+        return False
+    try:
+        return json.loads(text) == json.loads(config.to_json())
+    except ValueError:
+        return False
 
 
 def _shape(dims) -> tuple | None:
