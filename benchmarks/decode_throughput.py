@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=None, help="seconds per width and batch, per runtime")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    budget = args.budget if args.budget is not None else (1.5 if args.quick else 6.0)
+    budget = args.budget if args.budget is not None else (1.5 if args.quick else 5.0)
     rounds = 2 if args.quick else 4
 
     load_before = load_average()

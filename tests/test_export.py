@@ -310,3 +310,12 @@ def test_cli_export_errors(model_dir, tmp_path, args, phrase):
 def test_cli_export_missing_model(tmp_path):
     res = runner.invoke(app, ["export", str(tmp_path / "nope"), "-o", str(tmp_path / "o")])
     assert res.exit_code == 1 and res.output.count("error:") == 1 and "nope" in res.output
+
+
+def test_model_without_source_video_exports_and_validates(tmp_path):
+    torch.manual_seed(0)
+    model = SineMLP(SineMLPConfig(hidden_features=32, hidden_layers=2)).eval()
+    result = export_onnx(model, tmp_path)
+    grid_check = result.validation["fp32"].checks[1]
+    assert grid_check.inputs.startswith("grid 96x72x2") and grid_check.max_abs <= SPEC.atol_fp32
+    assert inspect_onnx(tmp_path / "model.onnx").config.source is None

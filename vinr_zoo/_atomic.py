@@ -39,7 +39,29 @@ def _make_parent(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        ancestor = path.parent
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if ancestor.exists() and not ancestor.is_dir():
+            raise VinrError(f"cannot write {path}: {ancestor} is not a folder") from None
         raise VinrError(f"cannot create folder {path.parent}: {exc.strerror or exc}") from None
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM until the block is done (POSIX main thread; elsewhere a no-op)."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextlib.contextmanager
@@ -78,8 +100,9 @@ def atomic_dir(path: str | os.PathLike[str], overwrite: bool = False) -> Iterato
             if not overwrite:
                 raise OutputExistsError(f"{path} already exists (pass --overwrite to replace it)")
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-            os.replace(tmp, path)
+            with _signals_deferred():  # Ctrl-C between the two renames would leave neither folder at path
+                os.replace(path, old)
+                os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
         else:
             os.replace(tmp, path)

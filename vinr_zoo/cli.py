@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from vinr_zoo.errors import NotBuiltYet, VinrError
+from vinr_zoo.errors import GridError, NotBuiltYet, VinrError
 
 app = typer.Typer(
     name="vinr",
@@ -58,6 +58,25 @@ def _size(text: str | None) -> tuple[int, int] | None:
     return parse_size(text)
 
 
+def _numbers(option: str, text: str, sep: str, count: int, form: str) -> tuple[float, ...]:
+    parts = text.split(sep)
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != count or not all(math.isfinite(v) for v in values):
+        raise GridError(f"{option} {text!r} must look like {form} (finite numbers)")
+    return values
+
+
+def _roi(text: str | None) -> tuple[float, float, float, float] | None:
+    return None if text is None else _numbers("--roi", text, ",", 4, "X,Y,W,H, e.g. 0,0,64,48")
+
+
+def _time_range(text: str | None) -> tuple[float, float] | None:
+    return None if text is None else _numbers("--time-range", text, ":", 2, "A:B in source frames, e.g. 0:10")
+
+
 def _positive_finite(name: str, value: float) -> None:
     if not math.isfinite(value) or value <= 0:
         raise VinrError(f"{name} must be a finite number > 0, got {value}")
@@ -74,7 +93,8 @@ def command(*args, **kwargs):
             except VinrError as exc:
                 if _state["debug"]:
                     raise
-                typer.echo(f"error: {exc}", err=True)
+                # One line whatever the message holds (a library's multi-line reason, a newline in a path).
+                typer.echo("error: " + " ".join(str(exc).split()), err=True)
                 raise typer.Exit(2 if isinstance(exc, NotBuiltYet) else 1) from None
             except KeyboardInterrupt:
                 typer.echo("interrupted", err=True)
@@ -118,7 +138,7 @@ def fit(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Fit VIDEO into a sine MLP and write a model directory (config.json, model.safetensors, README.md)."""
-    from vinr_zoo.fit import FitOptions, fit_video
+    from vinr_zoo.fit import FitOptions, check_fit_output, fit_video
     from vinr_zoo.video import read_video, resolve_video_path
 
     if minutes is not None:
@@ -131,6 +151,8 @@ def fit(
         device=device.value, checkpoint_every=checkpoint_every, loss=loss.value,
         precision=precision.value,
     )  # fmt: skip
+    options.validate()
+    check_fit_output(output, resume=resume, overwrite=overwrite)  # so a bad -o is the only line printed
     typer.echo(
         f"fitting {clip.name}: {clip.width}x{clip.height}, {clip.num_frames} frames @ {clip.fps:.3f} fps "
         f"-> {output}",
@@ -149,7 +171,7 @@ def fit(
 @contextlib.contextmanager
 def _fit_progress(quiet: bool, options):
     """A live bar: step, loss, running PSNR, elapsed and time left (by steps or by the time budget)."""
-    if quiet:
+    if quiet or not sys.stderr.isatty():
         yield None
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -182,6 +204,8 @@ def decode(
     scale_t: Annotated[float, typer.Option("--scale-t", help="Temporal scale; output fps = fps * scale_t.")] = 1.0,
     size: Annotated[str | None, typer.Option(help="Explicit output size WxH (overrides --scale-s).")] = None,
     frames: Annotated[int | None, typer.Option(help="Write only the first N output frames.")] = None,
+    roi: Annotated[str | None, typer.Option(metavar="X,Y,W,H", help="Render only this region, in source pixels (fractions allowed).")] = None,
+    time_range: Annotated[str | None, typer.Option("--time-range", metavar="A:B", help="Render only source frames A..B, inclusive (fractional instants allowed).")] = None,
     runtime: Annotated[Runtime, typer.Option(case_sensitive=False, help="Inference runtime.")] = Runtime.torch,
     device: Annotated[Device, typer.Option(case_sensitive=False)] = Device.cpu,
     batch: Annotated[int, typer.Option(help="Coordinates per inference call.")] = 65536,
@@ -195,8 +219,8 @@ def decode(
         _positive_finite(name, value)
     with _progress(quiet, "decoding") as update:
         result = run_decode(
-            model, output, scale_s=scale_s, scale_t=scale_t, size=_size(size), frames=frames,
-            runtime=runtime.value, device=device.value, batch=batch, overwrite=overwrite, on_frame=update,
+            model, output, scale_s=scale_s, scale_t=scale_t, size=_size(size), frames=frames, roi=_roi(roi),
+            time_range=_time_range(time_range), runtime=runtime.value, device=device.value, batch=batch, overwrite=overwrite, on_frame=update,
         )  # fmt: skip
     note = " (odd size padded by one pixel for yuv420p)" if result.padded else ""
     typer.echo(
@@ -207,7 +231,7 @@ def decode(
 
 def _progress(quiet: bool, label: str):
     """A rich progress bar driven by ``update(done, total)``; a no-op when quiet or not a terminal."""
-    if quiet:
+    if quiet or not sys.stderr.isatty():
         return contextlib.nullcontext(None)
 
     @contextlib.contextmanager
@@ -447,13 +471,124 @@ def info(
         typer.echo(f"  {name.ljust(width)}  {human_size(size)}")
 
 
+_EVAL_PANEL = "vinr eval MODEL --reference VIDEO"
+_STVSR_PANEL = "vinr eval stvsr VIDEO --scale-s S --scale-t T"
+_BOTH_PANEL = "Both forms"
+
+
 @command("eval")
-def evaluate(model: Annotated[str, typer.Argument()]) -> None:
-    """Measure a model against its reference video (PSNR, SSIM, bits per pixel, speed)."""
-    _not_built("eval", 7)
+def evaluate(
+    model: Annotated[str, typer.Argument(metavar="MODEL|stvsr", help="Model directory, .onnx file, zoo name or Hub repo id (user/repo or user/repo@rev); or the word stvsr for the super-resolution protocol (a model directory named stvsr: write ./stvsr).")],
+    video: Annotated[str | None, typer.Argument(metavar="VIDEO", help="stvsr only: the video to downsample, fit and score (a file, folder, .npy or sample:NAME).")] = None,
+    reference: Annotated[str | None, typer.Option("--reference", "-r", help="Video to score MODEL against (a file, folder, .npy or sample:NAME).", rich_help_panel=_EVAL_PANEL)] = None,
+    frames: Annotated[int | None, typer.Option(help="Read only this many frames (eval default: the model's source frame count).", rich_help_panel=_BOTH_PANEL)] = None,
+    start: Annotated[int, typer.Option(help="First frame to read.", rich_help_panel=_BOTH_PANEL)] = 0,
+    size: Annotated[str | None, typer.Option(help="Resize to WxH (area averaging) when reading (eval default: the model's source size).", rich_help_panel=_BOTH_PANEL)] = None,
+    runtime: Annotated[Runtime, typer.Option(case_sensitive=False, help="Inference runtime (decode speed is measured on it).", rich_help_panel=_BOTH_PANEL)] = Runtime.torch,
+    device: Annotated[Device, typer.Option(case_sensitive=False, rich_help_panel=_BOTH_PANEL)] = Device.cpu,
+    batch: Annotated[int, typer.Option(help="Coordinates per inference call.", rich_help_panel=_BOTH_PANEL)] = 65536,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the numbers to this JSON file (replaced atomically).", rich_help_panel=_BOTH_PANEL)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.", rich_help_panel=_BOTH_PANEL)] = False,
+    scale_s: Annotated[int | None, typer.Option("--scale-s", help="Integer spatial factor S: fit on the clip area-downsampled by S.", rich_help_panel=_STVSR_PANEL)] = None,
+    scale_t: Annotated[int | None, typer.Option("--scale-t", help="Integer temporal factor T: fit on every T-th frame.", rich_help_panel=_STVSR_PANEL)] = None,
+    width: Annotated[int | None, typer.Option(help="Hidden features per sine layer (fit default: 256).", rich_help_panel=_STVSR_PANEL)] = None,
+    depth: Annotated[int | None, typer.Option(help="Number of sine layers (fit default: 4).", rich_help_panel=_STVSR_PANEL)] = None,
+    omega_t: Annotated[float | None, typer.Option("--omega-t", help="ω0 the first layer applies to t (fit default: 3).", rich_help_panel=_STVSR_PANEL)] = None,
+    steps: Annotated[int | None, typer.Option(help="Optimizer steps (fit default: 2000 unless --minutes).", rich_help_panel=_STVSR_PANEL)] = None,
+    minutes: Annotated[float | None, typer.Option(help="Wall-clock fit budget in minutes.", rich_help_panel=_STVSR_PANEL)] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak Adam learning rate (fit default: 1e-3).", rich_help_panel=_STVSR_PANEL)] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Random pixels per fit step (fit default: 32768).", rich_help_panel=_STVSR_PANEL)] = None,
+    precision: Annotated[Precision | None, typer.Option(case_sensitive=False, help="Fit precision (fit default: auto).", rich_help_panel=_STVSR_PANEL)] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed of the fit (default: 0).", rich_help_panel=_STVSR_PANEL)] = None,
+    save_model: Annotated[Path | None, typer.Option(help="Keep the fitted model directory here.", rich_help_panel=_STVSR_PANEL)] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --save-model directory.", rich_help_panel=_STVSR_PANEL)] = False,
+) -> None:
+    """Measure a model against its reference video, or run the space-time super-resolution protocol.
+
+    vinr eval MODEL --reference VIDEO: PSNR on RGB and on Y (BT.601 luma), SSIM, parameters, bits per pixel of
+    the weights (fp32, fp16) and decode speed. Scores use the float output clamped to [0, 1], not 8-bit
+    frames, like the PSNR the fit records.
+
+    vinr eval stvsr VIDEO --scale-s S --scale-t T: fit on VIDEO area-downsampled by S keeping every T-th frame,
+    render back on the full grid, and score all, kept and held-out frames next to trilinear and
+    bicubic + frame-blend baselines.
+    """
+    from vinr_zoo import evaluate as ev
+
+    fit_args = {"hidden_features": width, "hidden_layers": depth, "time_omega_0": omega_t, "steps": steps,
+                "minutes": minutes, "lr": lr, "batch_size": batch_size, "seed": seed,
+                "precision": precision.value if precision is not None else None}  # fmt: skip
+    if model != "stvsr":
+        stvsr_only = {"--scale-s": scale_s, "--scale-t": scale_t, "--width": width, "--depth": depth,
+                      "--omega-t": omega_t, "--steps": steps, "--minutes": minutes, "--lr": lr,
+                      "--batch-size": batch_size, "--precision": precision, "--seed": seed,
+                      "--save-model": save_model, "--overwrite": overwrite or None}  # fmt: skip
+        given = [name for name, value in stvsr_only.items() if value is not None]
+        if given:
+            raise VinrError(f"{', '.join(given)}: only for 'vinr eval stvsr VIDEO' (MODEL is {model!r})")
+        if video is not None:
+            raise VinrError(f"unexpected argument {video!r}; the reference goes in --reference: vinr eval MODEL -r VIDEO")
+        if reference is None:
+            raise VinrError("pass the video to score against: vinr eval MODEL --reference VIDEO")
+        with _progress(quiet, "evaluating") as update:
+            report = ev.evaluate_model(
+                model, reference, frames=frames, start=start, size=_size(size), runtime=runtime.value,
+                device=device.value, batch=batch, on_frame=update,
+            )  # fmt: skip
+        _print_table(f"vinr eval {model}", ("metric", "value"), report.table_rows())
+    else:
+        if reference is not None:
+            raise VinrError("vinr eval stvsr takes the video as an argument, not --reference: vinr eval stvsr VIDEO")
+        if video is None or scale_s is None or scale_t is None:
+            raise VinrError("usage: vinr eval stvsr VIDEO --scale-s S --scale-t T (integers, e.g. 2 and 2)")
+        if minutes is not None:
+            _positive_finite("--minutes", minutes)
+        from vinr_zoo.fit import FitOptions
+
+        options = FitOptions(device=device.value, **{k: v for k, v in fit_args.items() if v is not None})
+        fit_bar, scoring = contextlib.ExitStack(), {}
+        with fit_bar, contextlib.ExitStack() as score_bar:
+            on_step = fit_bar.enter_context(_fit_progress(quiet, options))
+
+            def on_frame(done: int, total: int) -> None:
+                if "update" not in scoring:
+                    fit_bar.close()  # rich shows one live display at a time: end the fit bar first
+                    scoring["update"] = score_bar.enter_context(_progress(quiet, "scoring")) or (lambda d, t: None)
+                scoring["update"](done, total)
+
+            report = ev.stvsr_protocol(
+                video, scale_s=scale_s, scale_t=scale_t, options=options, frames=frames, start=start,
+                size=_size(size), runtime=runtime.value, batch=batch, save_model=save_model, overwrite=overwrite,
+                fit_callback=on_step, on_frame=on_frame,
+            )  # fmt: skip
+        typer.echo(report.summary())
+        _print_table(f"vinr eval stvsr (x{scale_s} space, x{scale_t} time)",
+                     ("method", "frames", "PSNR RGB dB", "PSNR Y dB", "SSIM"), report.table_rows())  # fmt: skip
+    if json_out is not None:
+        ev.write_json(json_out, report.to_dict())
+        typer.echo(f"wrote {json_out}")
+
+
+def _print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for i, name in enumerate(columns):
+        table.add_column(name, justify="right" if i >= 2 else "left")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt  # temp files are removed and "interrupted" printed, as for Ctrl-C
 
 
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     app()
 
 

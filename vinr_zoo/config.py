@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import reprlib
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -37,9 +38,9 @@ class SourceVideo:
         for key in ("width", "height", "frames"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1 or value > 1_000_000:
-                raise ConfigError(f"config.json: source.{key} must be an integer in [1, 1e6], got {value!r}")
+                raise ConfigError(f"config.json: source.{key} must be an integer in [1, 1e6], got {_show(value)}")
         if not _finite_number(self.fps) or self.fps <= 0:
-            raise ConfigError(f"config.json: source.fps must be a positive number, got {self.fps!r}")
+            raise ConfigError(f"config.json: source.fps must be a positive number, got {_show(self.fps)}")
         if not isinstance(self.name, str) or not isinstance(self.sha256, str):
             raise ConfigError("config.json: source.name and source.sha256 must be strings")
 
@@ -66,9 +67,9 @@ class SineMLPConfig:
 
     def validate(self) -> None:
         if self.architecture != ARCHITECTURE:
-            raise ConfigError(f"config.json: architecture {self.architecture!r} is not {ARCHITECTURE!r}")
+            raise ConfigError(f"config.json: architecture {_show(self.architecture)} is not {ARCHITECTURE!r}")
         if not isinstance(self.schema_version, int) or isinstance(self.schema_version, bool):
-            raise ConfigError(f"config.json: schema_version must be an integer, got {self.schema_version!r}")
+            raise ConfigError(f"config.json: schema_version must be an integer, got {_show(self.schema_version)}")
         if self.schema_version > SCHEMA_VERSION:
             raise ConfigError(
                 f"config.json: schema_version {self.schema_version} is newer than this vinr-zoo "
@@ -83,7 +84,7 @@ class SineMLPConfig:
         for key in ("first_omega_0", "hidden_omega_0", "time_omega_0"):
             value = getattr(self, key)
             if not _finite_number(value) or not 0 < value <= MAX_OMEGA:
-                raise ConfigError(f"config.json: {key} must be a finite number in (0, {MAX_OMEGA:g}], got {value!r}")
+                raise ConfigError(f"config.json: {key} must be a finite number in (0, {MAX_OMEGA:g}], got {_show(value)}")
         if self.source is not None:
             if not isinstance(self.source, SourceVideo):
                 raise ConfigError("config.json: source must be an object")
@@ -110,10 +111,17 @@ class SineMLPConfig:
             raise ConfigError("config.json: the top level must be a JSON object")
         if "schema_version" not in data:
             raise ConfigError("config.json: missing schema_version")
+        # Checked before anything else: a newer schema may add keys, and "upgrade" is the useful message.
+        version = data["schema_version"]
+        if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"config.json: schema_version {version} is newer than this vinr-zoo understands "
+                f"({SCHEMA_VERSION}); upgrade vinr-zoo"
+            )
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"config.json: unknown key(s) {', '.join(unknown)}")
+            raise ConfigError(f"config.json: unknown key(s) {_clip(', '.join(unknown))}")
         kwargs = dict(data)
         source = kwargs.get("source")
         if source is not None:
@@ -122,7 +130,7 @@ class SineMLPConfig:
             src_known = {f.name for f in fields(SourceVideo)}
             extra = sorted(set(source) - src_known)
             if extra:
-                raise ConfigError(f"config.json: unknown key(s) in source: {', '.join(extra)}")
+                raise ConfigError(f"config.json: unknown key(s) in source: {_clip(', '.join(extra))}")
             try:
                 kwargs["source"] = SourceVideo(**source)
             except TypeError as exc:
@@ -135,15 +143,40 @@ class SineMLPConfig:
     def from_json(cls, text: str) -> SineMLPConfig:
         try:
             data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"config.json is not valid JSON: {exc}") from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer over Python's digit limit
+            raise ConfigError(f"config.json is not valid JSON: {_clip(str(exc))}") from None
+        except RecursionError:
+            raise ConfigError("config.json is not valid JSON: nested too deeply") from None
         return cls.from_dict(data)
 
 
 def _finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float (JSON allows 1000-digit integers)
+        return False
+
+
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = 80
+_repr.maxlevel = 3
+
+
+def _show(value: Any) -> str:
+    """A short repr for messages: a hostile config must not turn one error line into megabytes."""
+    try:
+        return _repr.repr(value)
+    except (RecursionError, ValueError):
+        return f"<{type(value).__name__}>"
+
+
+def _clip(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ConfigError(f"config.json: {name} must be an integer in [{lo}, {hi}], got {value!r}")
+        raise ConfigError(f"config.json: {name} must be an integer in [{lo}, {hi}], got {_show(value)}")

@@ -27,6 +27,9 @@ from vinr_zoo.errors import GridError
 # Guards against typos like --scale-s 1e6: a frame side and a whole render have hard ceilings.
 MAX_SIDE = 32768
 MAX_TOTAL_PIXELS = 10**12
+# Frame instants are held as a tuple, so their count needs its own (generous) ceiling: 1e6 frames are
+# 11 hours at 25 fps.
+MAX_FRAMES = 10**6
 _EPS = 1e-9
 
 
@@ -61,11 +64,13 @@ class SpaceTimeGrid:
         frames: int | None = None,
         roi: tuple[float, float, float, float] | None = None,
         time_range: tuple[float, float] | None = None,
+        head: int | None = None,
     ) -> SpaceTimeGrid:
         """Grid for ``scale_s``/``scale_t`` or explicit ``width``/``height``/``frames``.
 
         ``roi`` is ``(x, y, w, h)`` in source pixels; ``time_range`` is ``(first, last)`` source frame
-        instants, inclusive (fractional allowed).
+        instants, inclusive (fractional allowed). ``head`` keeps only the first ``head`` output frames
+        (like `head`, but applied before the size limits, so it can bring a render under them).
         """
         for name, v in (("source width", src_width), ("source height", src_height), ("source frames", src_frames)):
             if not isinstance(v, (int, np.integer)) or v < 1:
@@ -101,17 +106,25 @@ class SpaceTimeGrid:
                     f"(the source has {src_frames} frames)"
                 )
         span = k1 - k0
+        if head is not None and (not isinstance(head, (int, np.integer)) or isinstance(head, bool) or head < 1):
+            raise GridError(f"frames must be a positive integer, got {head!r}")
         if frames is not None:
             if not isinstance(frames, (int, np.integer)) or frames < 1:
                 raise GridError(f"frames must be a positive integer, got {frames!r}")
             if frames > 1 and span == 0:
                 raise GridError("cannot render several frames from a single source instant")
             step = span / (frames - 1) if frames > 1 else 1.0 / scale_t
-            positions = tuple(k0 + j * step for j in range(frames))
+            count = frames if head is None else min(frames, int(head))
+            _check_frame_count(count, f"{frames} frames")
+            positions = tuple(k0 + j * step for j in range(count))
         else:
-            count = math.floor(span * scale_t + _EPS) + 1
-            if count > MAX_TOTAL_PIXELS:
-                raise GridError(f"scale_t {scale_t:g} would give {count:.3g} frames")
+            exact = span * scale_t + _EPS
+            if not math.isfinite(exact) or exact >= MAX_FRAMES:  # checked before floor(): inf has no floor
+                if head is None or head > MAX_FRAMES:
+                    _check_frame_count(exact + 1, f"--scale-t {scale_t:g}")
+            count = math.floor(min(exact, MAX_FRAMES)) + 1
+            if head is not None:
+                count = min(count, int(head))
             step = 1.0 / scale_t
             # k0 + j / scale_t: for integer scale_t and j = m * scale_t the division is exact.
             # min(): when span * scale_t is within _EPS below an integer, the last frame snaps to k1.
@@ -120,7 +133,8 @@ class SpaceTimeGrid:
         if total > MAX_TOTAL_PIXELS:
             raise GridError(
                 f"the output would be {out_w}x{out_h}x{len(positions)} = {total:.3g} pixels, over the "
-                f"limit of {MAX_TOTAL_PIXELS:.0e}; render a region (--roi) or fewer frames (--frames)"
+                f"limit of {MAX_TOTAL_PIXELS:.0e}; render a region (--roi), a time range (--time-range) "
+                "or fewer frames (--frames)"
             )
         return cls(src_width, src_height, src_frames, out_w, out_h, x0, x1, y0, y1, positions, step)
 
@@ -232,11 +246,24 @@ def _check_scale(name: str, value) -> None:
         raise GridError(f"{name} must be a finite number > 0, got {value!r}")
 
 
+def _check_frame_count(count: float, cause: str) -> None:
+    if not count <= MAX_FRAMES:  # also NaN / inf
+        raise GridError(
+            f"{cause} would give {count:.3g} output frames, over the limit of {MAX_FRAMES:.0e}; "
+            "render a time range (--time-range) or fewer frames (--frames)"
+        )
+
+
 def _side(name: str, explicit: int | None, scaled: float) -> int:
     if explicit is not None:
-        if not isinstance(explicit, (int, np.integer)) or explicit < 1:
+        if not isinstance(explicit, (int, np.integer)) or isinstance(explicit, bool) or explicit < 1:
             raise GridError(f"{name} must be a positive integer, got {explicit!r}")
         n = int(explicit)
+    elif not scaled <= MAX_SIDE:  # before round(): a scale like 1e308 makes scaled infinite
+        raise GridError(
+            f"the output {name} would be {scaled:.3g} pixels, over the limit of {MAX_SIDE}; "
+            "lower --scale-s or render a region (--roi)"
+        )
     else:
         n = max(1, round(scaled))
     if n > MAX_SIDE:

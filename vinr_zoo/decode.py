@@ -137,9 +137,7 @@ def decode(
     src = resolve_source(model)
     width, height = size if size is not None else (None, None)
     grid = source_grid(src.config, scale_s=scale_s, scale_t=scale_t, width=width, height=height, roi=roi,
-                       time_range=time_range)  # fmt: skip
-    if frames is not None:
-        grid = grid.head(frames)
+                       time_range=time_range, head=frames)  # fmt: skip
     fps = grid.output_fps(src.config.source.fps)
     backend = open_backend(src, runtime, device=device)
     writer = VideoWriter(output, width=grid.width, height=grid.height, fps=fps, frames=grid.frames,

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import platform
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -246,7 +247,10 @@ def fit_video(
     budget = options.minutes * 60.0 if options.minutes is not None else None
     start = time.perf_counter()
     last_ckpt = step
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VinrError(f"cannot create {out}: {exc.strerror or exc}") from None
     model.train()
     while True:
         elapsed = elapsed_before + time.perf_counter() - start
@@ -390,17 +394,30 @@ def _check_output_dir(out: Path, resume: bool, overwrite: bool) -> None:
         return
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise OutputExistsError(f"{out} already exists and is not empty (pass --overwrite, or --resume to continue)")
-    if not os.access(out if out.exists() else _first_existing_parent(out), os.W_OK):
-        raise VinrError(f"cannot write {out}: permission denied")
+    parent = out if out.exists() else _first_existing_parent(out)
+    if not parent.is_dir():
+        raise VinrError(f"cannot write {out}: {parent} is not a folder")
+    # Create and delete a file there: os.access says yes to root even where nothing can be created (/proc).
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".vinr-write-test-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise VinrError(f"cannot write {out}: {exc.strerror or exc}") from None
     if ckpt.exists():
         ckpt.unlink()  # --overwrite: a stale checkpoint must not be resumed later by mistake
 
 
 def _first_existing_parent(path: Path) -> Path:
     path = path.absolute()
-    while not path.exists():
+    while not path.exists() and path != path.parent:
         path = path.parent
     return path
+
+
+def check_fit_output(output: str | os.PathLike[str], *, resume: bool = False, overwrite: bool = False) -> None:
+    """The output checks `fit_video` starts with, for callers that want them before reading a video."""
+    _check_output_dir(Path(output), resume, overwrite)
 
 
 # ---- checkpoints ---------------------------------------------------------------------------------

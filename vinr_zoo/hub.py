@@ -12,6 +12,7 @@ never pay for it. Every failure is a `VinrError` with one line of text.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -138,7 +139,40 @@ def download(
     path = Path(folder)
     if not _SHA_RE.match(path.name):  # snapshot folders are named by commit; anything else is a surprise
         raise HubError(f"unexpected snapshot folder {path} for {repo_id} (not named by a commit sha)")
+    verify_snapshot(path, f"{repo_id}@{path.name}")
     return path
+
+
+def verify_snapshot(snapshot: Path, label: str) -> None:
+    """Hash every file of a cache snapshot against the name of the blob it links to.
+
+    huggingface_hub names each cached blob by the file's ETag, which the Hub sets to the sha256 of an LFS
+    file and to the git blob id (sha1 of ``"blob <size>\\0" + content``) of a regular one, but checks only the
+    size of a download. Hashing here catches a truncated, corrupted or tampered cache, on every load.
+    Caches without symlinks (some Windows set-ups) hold copies with no name to check; they are skipped.
+    """
+    for file in sorted(snapshot.iterdir()):
+        if not file.is_symlink() or file.name not in PULL_PATTERNS:
+            continue
+        blob = Path(os.path.realpath(file))
+        expected = blob.name
+        if blob.parent.name != "blobs" or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", expected):
+            continue
+        digest = hashlib.sha256() if len(expected) == 64 else hashlib.sha1(usedforsecurity=False)
+        try:
+            if len(expected) == 40:
+                digest.update(b"blob %d\0" % blob.stat().st_size)
+            with open(blob, "rb") as f:
+                for block in iter(lambda f=f: f.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as exc:
+            raise HubError(f"{label}: cannot read {file.name} in the Hub cache ({exc.strerror or exc})") from None
+        if digest.hexdigest() != expected:
+            kind = "sha256" if len(expected) == 64 else "git blob id"
+            raise HubError(
+                f"{label}: {file.name} in the Hub cache does not match its {kind} {expected[:12]}... (a damaged "
+                f"or altered download); delete {blob} and pull again"
+            )
 
 
 # ---- validation --------------------------------------------------------------------------------------

@@ -145,9 +145,11 @@ class SineMLP(nn.Module):
         if not model_dir.is_dir():
             raise ModelLoadError(f"model directory {model_dir} does not exist")
         config = load_config(model_dir)
-        model = cls(config)
         state = load_weights(model_dir / WEIGHTS_NAME, map_location=map_location)
-        expected = model.state_dict()
+        # Shapes from a meta-device model: the check allocates nothing, so a config.json that asks for a
+        # huge network (within the schema's limits) costs memory only once the weights file backs it.
+        with torch.device("meta"):
+            expected = cls(config).state_dict()
         missing = sorted(set(expected) - set(state))
         extra = sorted(set(state) - set(expected))
         if missing or extra:
@@ -163,8 +165,11 @@ class SineMLP(nn.Module):
                     f"{model_dir / WEIGHTS_NAME}: tensor {key} has shape {tuple(tensor.shape)}, "
                     f"config.json implies {tuple(expected[key].shape)}"
                 )
+            if not tensor.is_floating_point():
+                raise ModelLoadError(f"{model_dir / WEIGHTS_NAME}: tensor {key} is {tensor.dtype}, not floating point")
             if not torch.isfinite(tensor).all():
                 raise ModelLoadError(f"{model_dir / WEIGHTS_NAME}: tensor {key} holds NaN or inf")
+        model = cls(config)
         model.load_state_dict({k: v.float() for k, v in state.items()})
         return model.eval().to(map_location)
 

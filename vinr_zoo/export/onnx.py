@@ -19,6 +19,7 @@ width 256 × 4 sine layers, N = 100,000):
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,7 +184,61 @@ def load_onnx(path: str | os.PathLike[str]):
     # Protobuf happily parses many byte strings into an almost empty message; require the essentials.
     if proto.ir_version < 3 or not proto.opset_import or not proto.graph.node:
         raise ModelLoadError(f"{path} is not an ONNX model (no graph, opset or IR version in it)")
+    check_external_data(proto, path)
     return proto
+
+
+def _tensors(graph):
+    """Every TensorProto a graph holds: initializers, sparse ones, node attributes, subgraphs."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield from (sparse.values, sparse.indices)
+    yield from _node_tensors(graph.node)
+
+
+def _node_tensors(nodes):
+    for node in nodes:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            if attr.HasField("sparse_tensor"):
+                yield from (attr.sparse_tensor.values, attr.sparse_tensor.indices)
+            for sparse in attr.sparse_tensors:
+                yield from (sparse.values, sparse.indices)
+            if attr.HasField("g"):
+                yield from _tensors(attr.g)
+            for sub in attr.graphs:
+                yield from _tensors(sub)
+
+
+def check_external_data(proto, path: str | os.PathLike[str]) -> None:
+    """Refuse external data that would make a runtime read a file outside the model's folder.
+
+    An ONNX tensor may keep its bytes in another file, named by a ``location`` the file itself chooses;
+    ``../../home/me/.ssh/id_rsa`` or ``/etc/shadow`` would be read into a weight (and could leak through
+    the output). Our exports are single files; a location inside the folder, existing, is accepted.
+    """
+    path = Path(path)
+    folder = path.resolve().parent
+    tensors = itertools.chain(_tensors(proto.graph), *(_node_tensors(f.node) for f in proto.functions))
+    for tensor in tensors:
+        if tensor.data_location != TensorProto.EXTERNAL:
+            continue
+        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        target = (folder / location).resolve()
+        if not location or Path(location).is_absolute() or not target.is_relative_to(folder):
+            raise ModelLoadError(
+                f"{path}: tensor {tensor.name!r} keeps its data in {location!r}, outside the model's folder; "
+                "refusing to load it"
+            )
+        if not target.is_file():
+            raise ModelLoadError(f"{path}: tensor {tensor.name!r} keeps its data in {location!r}, which is missing")
+
+
+def check_onnx_file(path: str | os.PathLike[str], spec: OnnxSpec = SPEC) -> None:
+    """What a runtime checks before it creates a session: an ONNX model, its external data, the I/O contract."""
+    check_contract(load_onnx(path), str(path), spec)
 
 
 def onnx_io(proto) -> tuple[list[tuple[str, str, tuple]], list[tuple[str, str, tuple]]]:
@@ -319,6 +374,8 @@ __all__ = [
     "OnnxInfo",
     "build_onnx",
     "check_contract",
+    "check_external_data",
+    "check_onnx_file",
     "check_onnx",
     "default_opset",
     "export_onnx",

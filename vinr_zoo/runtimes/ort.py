@@ -2,11 +2,14 @@
 
 CPU: ORT's ``Sin`` kernel runs on one thread and ≈ 6x slower than torch's (PERF_NOTES.md), so one
 ``run()`` over a large batch leaves the other cores idle during every sine. Instead a small pool of
-threads keeps several ``run()`` calls on ≈ 1,024-row chunks in flight on one session (``run`` is
-thread-safe), each with ``intra_op_num_threads=1``: the sines of different chunks then overlap. Measured
-on the 2-vCPU dev machine, width 256, N = 65,536 (benchmarks/decode_throughput.py has the current
-numbers): one run() ≈ 0.5x torch; two workers x 1 thread, 1,024 rows ≈ 0.8x torch or better. The graph stays plain
-MatMul + Add + Sin: a range-reduced polynomial sine built from Mul/Add measured slower than ORT's Sin.
+threads (one per core) keeps several ``run()`` calls on 1,024-row chunks in flight on one session
+(``run`` is thread-safe), each with ``intra_op_num_threads=1``: the sines of different chunks overlap
+and no OpenMP-style barrier stalls when a neighbour process takes a core. Measured on the 2-vCPU dev
+machine (loaded by other jobs), width 256 x 4, N = 65,536, interleaved medians: one run() 0.099 Mpx/s,
+sequential 8,192-row run()s 0.085, this pool 0.184 (1.9x one run(); 0.75x the torch backend, whose
+numpy sine is faster than ORT's). Chunks of 512-4,096 rows and 3 workers on 2 cores measured within
+noise of this. The graph stays plain MatMul + Add + Sin: a range-reduced polynomial sine built from
+Mul/Add measured slower than ORT's Sin (issue #4).
 
 GPU (``device="cuda"``, needs onnxruntime-gpu): TensorRT EP if present, else CUDA EP, with large chunks
 and I/O binding so outputs are copied back once per chunk.
@@ -139,8 +142,17 @@ class OrtBackend(Backend):
     def open_impl(self) -> None:
         ort = import_onnxruntime()
         self._ort_version = ort.__version__
-        if isinstance(self.model, Path) and not self.model.is_file():
-            raise ModelLoadError(f"ONNX file {self.model} not found")
+        if isinstance(self.model, Path):
+            if not self.model.is_file():
+                raise ModelLoadError(f"ONNX file {self.model} not found")
+            # Checked before onnxruntime parses it: an ONNX model, the I/O contract, and no external data
+            # outside its folder (a session would read any file the graph names). Bytes are our own exports.
+            from vinr_zoo.export.onnx import check_onnx_file
+
+            try:
+                check_onnx_file(self.model)
+            except ModelLoadError as exc:
+                raise ModelLoadError(f"{self.label} cannot be loaded by onnxruntime: {exc}") from None
         gpu = self.device.type == "cuda"
         opts = ort.SessionOptions()
         opts.log_severity_level = 3  # errors only: ORT's warnings would go straight to stderr
