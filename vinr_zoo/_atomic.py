@@ -48,7 +48,7 @@ def _make_parent(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
+def signals_deferred() -> Iterator[None]:
     """Hold SIGINT/SIGTERM until the block is done (POSIX main thread; elsewhere a no-op)."""
     import signal
     import threading
@@ -100,7 +100,7 @@ def atomic_dir(path: str | os.PathLike[str], overwrite: bool = False) -> Iterato
             if not overwrite:
                 raise OutputExistsError(f"{path} already exists (pass --overwrite to replace it)")
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            with _signals_deferred():  # Ctrl-C between the two renames would leave neither folder at path
+            with signals_deferred():  # Ctrl-C between the two renames would leave neither folder at path
                 os.replace(path, old)
                 os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)

@@ -206,7 +206,7 @@ def decode(
     frames: Annotated[int | None, typer.Option(help="Write only the first N output frames.")] = None,
     roi: Annotated[str | None, typer.Option(metavar="X,Y,W,H", help="Render only this region, in source pixels (fractions allowed).")] = None,
     time_range: Annotated[str | None, typer.Option("--time-range", metavar="A:B", help="Render only source frames A..B, inclusive (fractional instants allowed).")] = None,
-    runtime: Annotated[Runtime, typer.Option(case_sensitive=False, help="Inference runtime.")] = Runtime.torch,
+    runtime: Annotated[Runtime | None, typer.Option(case_sensitive=False, help="Inference runtime (default: torch; ort for a bare .onnx).")] = None,
     device: Annotated[Device, typer.Option(case_sensitive=False)] = Device.cpu,
     batch: Annotated[int, typer.Option(help="Coordinates per inference call.")] = 65536,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
@@ -220,7 +220,7 @@ def decode(
     with _progress(quiet, "decoding") as update:
         result = run_decode(
             model, output, scale_s=scale_s, scale_t=scale_t, size=_size(size), frames=frames, roi=_roi(roi),
-            time_range=_time_range(time_range), runtime=runtime.value, device=device.value, batch=batch, overwrite=overwrite, on_frame=update,
+            time_range=_time_range(time_range), runtime=runtime.value if runtime else None, device=device.value, batch=batch, overwrite=overwrite, on_frame=update,
         )  # fmt: skip
     note = " (odd size padded by one pixel for yuv420p)" if result.padded else ""
     typer.echo(

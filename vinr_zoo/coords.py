@@ -16,6 +16,7 @@ Grids are computed, never stored whole: `SpaceTimeGrid.iter_chunks` yields ``[n,
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -74,7 +75,7 @@ class SpaceTimeGrid:
         """
         for name, v in (("source width", src_width), ("source height", src_height), ("source frames", src_frames)):
             if not isinstance(v, (int, np.integer)) or v < 1:
-                raise GridError(f"{name} must be a positive integer, got {v!r}")
+                raise GridError(f"{name} must be a positive integer, got {_show(v)}")
         _check_scale("scale_s", scale_s)
         _check_scale("scale_t", scale_t)
 
@@ -82,7 +83,7 @@ class SpaceTimeGrid:
             x0, y0, x1, y1 = 0.0, 0.0, float(src_width), float(src_height)
         else:
             if len(roi) != 4 or not all(_finite(v) for v in roi):
-                raise GridError(f"roi must be four finite numbers x,y,w,h, got {roi!r}")
+                raise GridError(f"roi must be four finite numbers x,y,w,h, got {_show(roi)}")
             rx, ry, rw, rh = (float(v) for v in roi)
             if rw <= 0 or rh <= 0 or rx < 0 or ry < 0 or rx + rw > src_width + _EPS or ry + rh > src_height + _EPS:
                 raise GridError(
@@ -98,7 +99,7 @@ class SpaceTimeGrid:
             k0, k1 = 0.0, float(src_frames - 1)
         else:
             if len(time_range) != 2 or not all(_finite(v) for v in time_range):
-                raise GridError(f"time range must be two finite frame positions, got {time_range!r}")
+                raise GridError(f"time range must be two finite frame positions, got {_show(time_range)}")
             k0, k1 = float(time_range[0]), float(time_range[1])
             if not 0 <= k0 <= k1 <= src_frames - 1 + _EPS:
                 raise GridError(
@@ -107,10 +108,10 @@ class SpaceTimeGrid:
                 )
         span = k1 - k0
         if head is not None and (not isinstance(head, (int, np.integer)) or isinstance(head, bool) or head < 1):
-            raise GridError(f"frames must be a positive integer, got {head!r}")
+            raise GridError(f"frames must be a positive integer, got {_show(head)}")
         if frames is not None:
             if not isinstance(frames, (int, np.integer)) or frames < 1:
-                raise GridError(f"frames must be a positive integer, got {frames!r}")
+                raise GridError(f"frames must be a positive integer, got {_show(frames)}")
             if frames > 1 and span == 0:
                 raise GridError("cannot render several frames from a single source instant")
             step = span / (frames - 1) if frames > 1 else 1.0 / scale_t
@@ -238,12 +239,25 @@ def _centres(n: int, lo: float, hi: float, src: int) -> np.ndarray:
 
 
 def _finite(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+    if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int beyond float range
+        return False
+
+
+def _show(value) -> str:
+    """A bounded repr for messages (a 400-digit number must not become a 400-character error line)."""
+    try:
+        return reprlib.repr(value)
+    except (RecursionError, ValueError):
+        return f"<{type(value).__name__}>"
 
 
 def _check_scale(name: str, value) -> None:
     if not _finite(value) or value <= 0:
-        raise GridError(f"{name} must be a finite number > 0, got {value!r}")
+        raise GridError(f"{name} must be a finite number > 0, got {_show(value)}")
 
 
 def _check_frame_count(count: float, cause: str) -> None:
@@ -257,9 +271,9 @@ def _check_frame_count(count: float, cause: str) -> None:
 def _side(name: str, explicit: int | None, scaled: float) -> int:
     if explicit is not None:
         if not isinstance(explicit, (int, np.integer)) or isinstance(explicit, bool) or explicit < 1:
-            raise GridError(f"{name} must be a positive integer, got {explicit!r}")
+            raise GridError(f"{name} must be a positive integer, got {_show(explicit)}")
         n = int(explicit)
-    elif not scaled <= MAX_SIDE:  # before round(): a scale like 1e308 makes scaled infinite
+    elif not scaled < 1e9:  # before round(): a scale like 1e308 makes scaled infinite, and round(inf) raises
         raise GridError(
             f"the output {name} would be {scaled:.3g} pixels, over the limit of {MAX_SIDE}; "
             "lower --scale-s or render a region (--roi)"

@@ -65,9 +65,14 @@ def resolve_source(source: str | os.PathLike[str] | SineMLP | ModelSource) -> Mo
     raise ModelLoadError(f"{source} is not a model directory")
 
 
-def open_backend(source: ModelSource, runtime: str = "torch", *, device: str = "cpu", **options) -> Backend:
-    """Construct (not yet open) the backend ``runtime`` for a resolved model source."""
-    cls = backend_class(runtime)
+def default_runtime(source: ModelSource) -> str:
+    """torch when there are torch weights, else ONNX Runtime (a bare ``.onnx`` file)."""
+    return "torch" if source.model is not None else "ort"
+
+
+def open_backend(source: ModelSource, runtime: str | None = None, *, device: str = "cpu", **options) -> Backend:
+    """Construct (not yet open) the backend ``runtime`` (default: `default_runtime`) for a resolved source."""
+    cls = backend_class(runtime or default_runtime(source))
     return cls.from_source(source, device=device, **options) if hasattr(cls, "from_source") else cls(
         source.require_model(), device=device, **options
     )
@@ -124,7 +129,7 @@ def decode(
     frames: int | None = None,
     roi: tuple[float, float, float, float] | None = None,
     time_range: tuple[float, float] | None = None,
-    runtime: str = "torch",
+    runtime: str | None = None,
     device: str = "cpu",
     batch: int = DEFAULT_BATCH,
     overwrite: bool = False,
@@ -139,6 +144,7 @@ def decode(
     grid = source_grid(src.config, scale_s=scale_s, scale_t=scale_t, width=width, height=height, roi=roi,
                        time_range=time_range, head=frames)  # fmt: skip
     fps = grid.output_fps(src.config.source.fps)
+    runtime = runtime or default_runtime(src)
     backend = open_backend(src, runtime, device=device)
     writer = VideoWriter(output, width=grid.width, height=grid.height, fps=fps, frames=grid.frames,
                          overwrite=overwrite)  # fmt: skip

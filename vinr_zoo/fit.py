@@ -43,6 +43,11 @@ CHECKPOINT_NAME = "fit_checkpoint.safetensors"
 DEFAULT_STEPS = 2000
 
 
+# The command-line flag of each option whose name differs (so an error names what the user typed).
+_FLAGS = {"hidden_features": "width", "hidden_layers": "depth", "first_omega_0": "omega-0",
+          "hidden_omega_0": "omega-0", "time_omega_0": "omega-t"}  # fmt: skip
+
+
 @dataclass
 class FitOptions:
     hidden_features: int = 256
@@ -80,7 +85,8 @@ class FitOptions:
             ok = isinstance(value, (int, float)) and math.isfinite(value) and value > 0
             if not ok or (integer and int(value) != value):
                 kind = "a positive integer" if integer else "a finite number > 0"
-                raise VinrError(f"--{name.replace('_', '-')} must be {kind}, got {value!r}")
+                flag = _FLAGS.get(name, name.replace("_", "-"))
+                raise VinrError(f"--{flag} must be {kind}, got {value!r}")
 
         for name in ("hidden_features", "hidden_layers", "batch_size", "chunk_size", "checkpoint_every"):
             positive(name, getattr(self, name), integer=True)

@@ -12,10 +12,12 @@ never pay for it. Every failure is a `VinrError` with one line of text.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,10 +129,11 @@ def download(
     from vinr_zoo import __version__
 
     try:
-        folder = snapshot_download(
-            repo_id, revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only,
-            allow_patterns=list(PULL_PATTERNS), library_name=LIBRARY_NAME, library_version=__version__,
-        )  # fmt: skip
+        with _progress_bars_on_terminal_only():
+            folder = snapshot_download(
+                repo_id, revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only,
+                allow_patterns=list(PULL_PATTERNS), library_name=LIBRARY_NAME, library_version=__version__,
+            )  # fmt: skip
     except Exception as exc:
         translated = _translate(exc, repo_id=repo_id, revision=revision, cache_dir=cache_dir, token=token)
         if translated is None:
@@ -141,6 +144,21 @@ def download(
         raise HubError(f"unexpected snapshot folder {path} for {repo_id} (not named by a commit sha)")
     verify_snapshot(path, f"{repo_id}@{path.name}")
     return path
+
+
+@contextlib.contextmanager
+def _progress_bars_on_terminal_only():
+    """huggingface_hub's tqdm bars only when stderr is a terminal: piped, they would bury the one error line."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    if sys.stderr.isatty() or are_progress_bars_disabled():
+        yield
+        return
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        enable_progress_bars()
 
 
 def verify_snapshot(snapshot: Path, label: str) -> None:
@@ -282,7 +300,8 @@ def push(
 
     def hub_call(fn, *args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with _progress_bars_on_terminal_only():
+                return fn(*args, **kwargs)
         except Exception as exc:
             translated = _translate(exc, repo_id=repo_id, revision=branch, token=token, writing=True)
             if translated is None:

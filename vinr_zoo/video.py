@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vinr_zoo._atomic import check_output, default_mode
+from vinr_zoo._atomic import check_output, default_mode, signals_deferred
 from vinr_zoo.config import SourceVideo
 from vinr_zoo.errors import VideoError
 
@@ -300,20 +300,30 @@ class VideoWriter:
     def close(self) -> Path:
         if self._closed:
             return self.path
-        if self.kind == "npy":
-            if self.count != self.total:
-                self.abort()
-                raise VideoError(f"wrote {self.count} of {self.total} frames")
-            self._array.flush()
-            del self._array
-        elif self.kind == "video":
-            for packet in self._stream.encode():
-                self._container.mux(packet)
-            self._container.close()
-        default_mode(self._tmp)
-        if self.path.exists() and self.path.is_dir():
-            shutil.rmtree(self.path)
-        os.replace(self._tmp, self.path)
+        try:
+            if self.kind == "npy":
+                if self.count != self.total:
+                    raise VideoError(f"wrote {self.count} of {self.total} frames")
+                self._array.flush()
+                del self._array
+            elif self.kind == "video":
+                for packet in self._stream.encode():
+                    self._container.mux(packet)
+                self._container.close()
+            default_mode(self._tmp)
+            if self.path.exists() and (self.path.is_dir() or self._tmp.is_dir()):
+                # A folder cannot be renamed over a file, nor anything over a non-empty folder: move the old
+                # output aside first, with Ctrl-C held so that one of the two is always at the target.
+                old = self.path.with_name(f".{self.path.name}.old-{os.getpid()}")
+                with signals_deferred():
+                    os.replace(self.path, old)
+                    os.replace(self._tmp, self.path)
+                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+            else:
+                os.replace(self._tmp, self.path)
+        except BaseException:  # a failed flush or rename, or Ctrl-C during either: no temp file stays behind
+            self.abort()
+            raise
         self._closed = True
         return self.path
 
