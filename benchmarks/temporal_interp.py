@@ -92,7 +92,7 @@ def _plot(rows) -> None:
     for i, v in enumerate(variants):
         vals = [next(r["held_out_psnr"] for r in rows if r["scale_t"] == k and r["variant"] == v) for k in ks]
         ax.bar([j + i * width for j in range(len(ks))], vals, width, label=v)
-    ax.set_xticks([j + width * (len(variants) - 1) / 2 for j in range(len(ks))], [f"every {k}th frame" for k in ks])
+    ax.set_xticks([j + width * (len(variants) - 1) / 2 for j in range(len(ks))], [f"1 frame in {k} seen" for k in ks])
     ax.set_ylabel("held-out PSNR (dB)")
     ax.set_ylim(bottom=15)
     ax.legend(fontsize=8)
