@@ -35,3 +35,12 @@ def tiny_model_dir() -> Path:
     options = FitOptions(hidden_features=32, hidden_layers=3, steps=150, batch_size=8192, seed=0)
     fit_video(carphone_small(8), options, root / "tiny")
     return root / "tiny"
+
+
+def trt_usable() -> bool:
+    """TensorRT and a CUDA GPU are both present (then the real trt path replaces the 'missing' checks)."""
+    import importlib.util
+
+    import torch
+
+    return importlib.util.find_spec("tensorrt") is not None and torch.cuda.is_available()

@@ -9,6 +9,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
+from clips import trt_usable
 from typer.testing import CliRunner
 
 from vinr_zoo import SineMLP, SineMLPConfig, SourceVideo
@@ -151,7 +152,8 @@ def test_bad_options():
         OrtBackend(make_model())
 
 
-def test_trt_is_a_clear_placeholder(model_dirs, tmp_path):
+@pytest.mark.skipif(trt_usable(), reason="tensorrt and a CUDA GPU are present: tests/test_trt.py covers trt")
+def test_trt_without_tensorrt_or_gpu_is_one_clear_line(model_dirs, tmp_path):
     _, plain, _, _ = model_dirs
     backend = open_backend(resolve_source(plain), "trt")
     with pytest.raises(RuntimeUnavailable, match="trt"):

@@ -137,13 +137,35 @@ def fit(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Fit VIDEO into a sine MLP and write a model directory (config.json, model.safetensors, README.md)."""
-    from vinr_zoo.fit import FitOptions, check_fit_output, fit_video
-    from vinr_zoo.video import read_video, resolve_video_path
+    """Fit VIDEO into a sine MLP and write a model directory (config.json, model.safetensors, README.md).
+
+    Under torchrun (torchrun --nproc-per-node N -m vinr_zoo.cli fit ...) the N processes fit one model:
+    --batch-size is the total over all of them, and rank 0 writes the files.
+    """
+    from vinr_zoo.distributed import PeerError, process_group
 
     if minutes is not None:
         _positive_finite("--minutes", minutes)
-    clip = read_video(resolve_video_path(video), frames=frames, start=start, size=_size(size))
+    try:
+        with process_group(device.value) as dist:
+            _fit(dist, video, output, width=width, depth=depth, omega_0=omega_0, omega_t=omega_t, steps=steps,
+                 minutes=minutes, lr=lr, batch_size=batch_size, loss=loss, temporal=temporal, perceptual=perceptual,
+                 vgg_weights=vgg_weights, precision=precision, seed=seed, device=device, frames=frames, start=start,
+                 size=size, checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite, quiet=quiet)  # fmt: skip
+    except PeerError:  # the rank that failed printed why
+        raise typer.Exit(1) from None
+
+
+def _fit(dist, video: str, output: Path, *, width, depth, omega_0, omega_t, steps, minutes, lr, batch_size, loss,
+         temporal, perceptual, vgg_weights, precision, seed, device, frames, start, size, checkpoint_every, resume,
+         overwrite, quiet) -> None:  # fmt: skip
+    from vinr_zoo.distributed import read_video_once_per_node
+    from vinr_zoo.fit import FitOptions, check_fit_output, fit_video
+    from vinr_zoo.video import read_video, resolve_video_path
+
+    clip = read_video_once_per_node(
+        dist, lambda: read_video(resolve_video_path(video), frames=frames, start=start, size=_size(size))
+    )
     options = FitOptions(
         hidden_features=width, hidden_layers=depth, first_omega_0=omega_0, hidden_omega_0=omega_0,
         time_omega_0=omega_t, steps=steps, minutes=minutes, lr=lr, batch_size=batch_size,
@@ -152,20 +174,23 @@ def fit(
         precision=precision.value,
     )  # fmt: skip
     options.validate()
-    check_fit_output(output, resume=resume, overwrite=overwrite)  # so a bad -o is the only line printed
-    typer.echo(
-        f"fitting {clip.name}: {clip.width}x{clip.height}, {clip.num_frames} frames @ {clip.fps:.3f} fps "
-        f"-> {output}",
-        err=True,
-    )
+    dist.from_main(lambda: check_fit_output(output, resume=resume, overwrite=overwrite))  # a bad -o: the only line
+    if dist.is_main:
+        procs = f" on {dist.world_size} processes" if dist.enabled else ""
+        typer.echo(
+            f"fitting {clip.name}: {clip.width}x{clip.height}, {clip.num_frames} frames @ {clip.fps:.3f} fps "
+            f"-> {output}{procs}",
+            err=True,
+        )
     command_line = "vinr " + shlex.join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("vinr") else None
-    with _fit_progress(quiet, options) as on_step:
+    with _fit_progress(quiet or not dist.is_main, options) as on_step:
         result = fit_video(clip, options, output, resume=resume, overwrite=overwrite, callback=on_step,
-                           command=command_line)  # fmt: skip
-    typer.echo(
-        f"wrote {result.model_dir}  steps {result.steps}  {result.wall_time_s:.1f} s  "
-        f"PSNR {result.psnr:.2f} dB (RGB, all {clip.num_frames} training frames)"
-    )
+                           command=command_line, dist=dist)  # fmt: skip
+    if dist.is_main:
+        typer.echo(
+            f"wrote {result.model_dir}  steps {result.steps}  {result.wall_time_s:.1f} s  "
+            f"PSNR {result.psnr:.2f} dB (RGB, all {clip.num_frames} training frames)"
+        )
 
 
 @contextlib.contextmanager
@@ -212,16 +237,28 @@ def decode(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Render MODEL at (--scale-s, --scale-t) to a video, a PNG folder or .npy."""
+    """Render MODEL at (--scale-s, --scale-t) to a video, a PNG folder or .npy.
+
+    Under torchrun each process renders a contiguous range of output frames (the bar shows rank 0's).
+    """
     from vinr_zoo.decode import decode as run_decode
+    from vinr_zoo.distributed import PeerError, process_group
 
     for name, value in (("--scale-s", scale_s), ("--scale-t", scale_t)):
         _positive_finite(name, value)
-    with _progress(quiet, "decoding") as update:
-        result = run_decode(
-            model, output, scale_s=scale_s, scale_t=scale_t, size=_size(size), frames=frames, roi=_roi(roi),
-            time_range=_time_range(time_range), runtime=runtime.value if runtime else None, device=device.value, batch=batch, overwrite=overwrite, on_frame=update,
-        )  # fmt: skip
+    # gloo even for --device cuda (each rank still renders on GPU LOCAL_RANK): the ranks exchange only paths
+    # and barriers, never tensors.
+    try:
+        with process_group(device.value, backend="gloo") as dist, _progress(quiet or not dist.is_main, "decoding") as update:
+            result = run_decode(
+                model, output, scale_s=scale_s, scale_t=scale_t, size=_size(size), frames=frames, roi=_roi(roi),
+                time_range=_time_range(time_range), runtime=runtime.value if runtime else None, device=device.value, batch=batch, overwrite=overwrite, on_frame=update,
+                dist=dist,
+            )  # fmt: skip
+    except PeerError:  # the rank that failed printed why
+        raise typer.Exit(1) from None
+    if not dist.is_main:
+        return
     note = " (odd size padded by one pixel for yuv420p)" if result.padded else ""
     typer.echo(
         f"wrote {result.path}: {result.width}x{result.height}, {result.frames} frames @ {result.fps:.3f} fps "
@@ -279,26 +316,56 @@ def export(
     atol_fp16: Annotated[
         float | None, typer.Option("--atol-fp16", help="Max abs difference allowed for fp16 (default 2e-2).")
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace existing ONNX files.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing ONNX files (and the engine, with --trt).")] = False,
+    trt: Annotated[bool, typer.Option("--trt", help="Also build a TensorRT engine for this GPU from model.onnx (needs tensorrt and a CUDA GPU); with --fp16 an fp16 engine (first layer and its sine fp32).", rich_help_panel="TensorRT")] = False,
+    min_batch: Annotated[int, typer.Option("--min-batch", help="Smallest N of the engine's optimization profile.", rich_help_panel="TensorRT")] = 1,
+    opt_batch: Annotated[int, typer.Option("--opt-batch", help="N the engine is tuned for.", rich_help_panel="TensorRT")] = 65536,
+    max_batch: Annotated[int, typer.Option("--max-batch", help="Largest N per inference call.", rich_help_panel="TensorRT")] = 1048576,
+    workspace: Annotated[int, typer.Option(help="Builder workspace limit in MiB.", rich_help_panel="TensorRT")] = 1024,
+    timing_cache: Annotated[Path | None, typer.Option("--timing-cache", help="Timing cache file reused across builds (default: ~/.cache/vinr-zoo/trt/timing.<gpu>.<version>.cache).", rich_help_panel="TensorRT")] = None,
 ) -> None:
     """Export MODEL to ONNX (model.onnx: coords [N,3] -> rgb [N,3], ω folded, config in metadata)."""
     from vinr_zoo.decode import resolve_source
     from vinr_zoo.export.onnx import export_onnx
 
+    engine_target = None
+    if trt:  # every TensorRT check before anything is written
+        from vinr_zoo.export.trt import trt_export_target
+
+        engine_target = trt_export_target(model if output is None else output, "fp16" if fp16 else "fp32",
+                                          (min_batch, opt_batch, max_batch), workspace, overwrite)  # fmt: skip
     src = resolve_source(model)
     if output is None:
         if not Path(model).is_dir():
             raise VinrError("pass -o OUT_DIR (MODEL is not a model directory to write into)")
         output = Path(model)
-    result = export_onnx(
-        src.require_model(), output, opset=opset, fp16=fp16, validate=validate, atol=atol, atol_fp16=atol_fp16,
-        overwrite=overwrite,
-    )  # fmt: skip
-    for precision, path in result.paths.items():
-        size = path.stat().st_size / 1e6
-        check = result.validation.get(precision)
-        note = f"; onnxruntime {check.summary()}" if check is not None else "; not validated"
-        typer.echo(f"wrote {path} ({precision}, opset {result.opset}, {size:.2f} MB){note}")
+    onnx_path = output / "model.onnx"
+    if trt and not overwrite and onnx_path.is_file():
+        from vinr_zoo.export.trt import check_onnx_is_current
+
+        check_onnx_is_current(onnx_path, src.require_model().config)
+        typer.echo(f"using {onnx_path} (already exported from this model)")
+    else:
+        result = export_onnx(
+            src.require_model(), output, opset=opset, fp16=fp16, validate=validate, atol=atol, atol_fp16=atol_fp16,
+            overwrite=overwrite,
+        )  # fmt: skip
+        for precision, path in result.paths.items():
+            size = path.stat().st_size / 1e6
+            check = result.validation.get(precision)
+            note = f"; onnxruntime {check.summary()}" if check is not None else "; not validated"
+            typer.echo(f"wrote {path} ({precision}, opset {result.opset}, {size:.2f} MB){note}")
+    if engine_target is not None:
+        from vinr_zoo.export.trt import export_engine
+
+        built = export_engine(onnx_path, output, precision=engine_target.precision, profile=engine_target.profile,
+                              workspace_mib=workspace, timing_cache=timing_cache, overwrite=overwrite)  # fmt: skip
+        info = built.info
+        typer.echo(
+            f"wrote {built.engine} (TensorRT {info.tensorrt}, {info.gpu}, compute {info.compute_capability}, "
+            f"{info.precision}, profile N {info.profile.describe()}, {built.engine.stat().st_size / 1e6:.2f} MB, "
+            f"built in {info.build_seconds:.1f} s) and {built.metadata.name}"
+        )
 
 
 @command()

@@ -7,6 +7,16 @@ import math
 import numpy as np
 
 
+def to_unit(rgb: np.ndarray) -> np.ndarray:
+    """Network output in [-1, 1] → clamped RGB in [0, 1] (CONVENTIONS.md "Colour")."""
+    return np.clip((rgb + 1.0) * 0.5, 0.0, 1.0)
+
+
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    """Network output in [-1, 1] → 8-bit RGB (clamp, scale, round half to even)."""
+    return np.rint(to_unit(rgb) * 255.0).astype(np.uint8)
+
+
 def mse_to_psnr(mse: float, peak: float = 1.0) -> float:
     return float("inf") if mse <= 0 else 10.0 * math.log10(peak * peak / mse)
 

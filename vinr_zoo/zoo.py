@@ -192,7 +192,7 @@ def register(
     files = {
         p.name: file_sha256(p)
         for p in sorted(model_dir.iterdir())
-        if p.is_file() and not p.name.startswith(".") and p.suffix != ".engine"
+        if p.is_file() and not p.name.startswith(".") and not p.name.endswith((".engine", ".engine.json"))
     }
     src = config.source
     source = ""

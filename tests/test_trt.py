@@ -1,0 +1,835 @@
+"""vinr_zoo/export/trt.py and vinr_zoo/runtimes/trt.py: TensorRT engines and the ``trt`` runtime.
+
+TensorRT and a CUDA GPU are absent on the development machines, so most tests run against a fake
+``tensorrt`` module (tests named ``fake_trt``) that records the builder calls and runs the engine's ONNX
+graph in numpy, honouring the layer precisions it was given. Only ``test_gpu_*`` uses the real thing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import enum
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from vinr_zoo import SineMLP, SineMLPConfig, SourceVideo
+from vinr_zoo.cli import app
+from vinr_zoo.decode import open_backend, resolve_source
+from vinr_zoo.errors import ModelLoadError, OutputExistsError, RuntimeUnavailable, ShapeError, VinrError
+from vinr_zoo.export.onnx import build_onnx, export_onnx
+from vinr_zoo.export.spec import SPEC
+from vinr_zoo.export.trt import (
+    BatchProfile,
+    EngineInfo,
+    EngineMismatch,
+    GpuInfo,
+    build_engine_bytes,
+    check_engine,
+    engine_file_name,
+    export_engine,
+    metadata_path,
+    read_engine_info,
+    require_tensorrt,
+)
+from vinr_zoo.export.validate import reference_outputs
+from vinr_zoo.runtimes import backend_class
+from vinr_zoo.runtimes.trt import TrtBackend
+
+SOURCE = SourceVideo(width=24, height=16, frames=4, fps=24.0, name="synthetic")
+FAKE_GPU = GpuInfo("Fake GPU 80GB HBM3", "9.0")
+FAKE_VERSION = "10.3.0"
+runner = CliRunner()
+
+
+def make_model(width: int = 32, layers: int = 3, seed: int = 0) -> SineMLP:
+    torch.manual_seed(seed)
+    model = SineMLP(SineMLPConfig(hidden_features=width, hidden_layers=layers, source=SOURCE)).eval()
+    with torch.no_grad():  # outputs spanning [-1, 1] like a fitted model
+        model.head.weight.mul_(10.0)
+    return model
+
+
+def rand_coords(n: int, seed: int = 1) -> torch.Tensor:
+    return torch.rand(n, 3, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def one_error_line(res) -> str:
+    assert res.exit_code == 1, res.output
+    lines = [line for line in res.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, res.output
+    return lines[0]
+
+
+# ---- a fake tensorrt module ------------------------------------------------------------------------
+class Severity(enum.IntEnum):
+    INTERNAL_ERROR = 0
+    ERROR = 1
+    WARNING = 2
+    INFO = 3
+    VERBOSE = 4
+
+
+class LayerType(enum.Enum):
+    CONSTANT = "constant"
+    MATRIX_MULTIPLY = "matmul"
+    SHUFFLE = "shuffle"
+    ELEMENTWISE = "elementwise"
+    UNARY = "unary"
+
+
+class FakeLayer:
+    def __init__(self, name, type_, node):
+        self.name, self.type, self.node, self.num_outputs = name, type_, node, 1
+        self.precision_set = None
+        self.output_types = {}
+
+    @property
+    def precision(self):
+        return self.precision_set
+
+    @precision.setter
+    def precision(self, value):
+        self.precision_set = value
+
+    def set_output_type(self, index, dtype):
+        self.output_types[index] = dtype
+
+
+class FakeNetwork:
+    def __init__(self, flags):
+        self.flags = flags
+        self.layers: list[FakeLayer] = []
+        self.inputs: list[str] = []
+        self.outputs: list[str] = []
+        self.onnx = b""
+
+    num_layers = property(lambda self: len(self.layers))
+    num_inputs = property(lambda self: len(self.inputs))
+    num_outputs = property(lambda self: len(self.outputs))
+
+    def get_layer(self, i):
+        return self.layers[i]
+
+    def get_input(self, i):
+        return types.SimpleNamespace(name=self.inputs[i])
+
+    def get_output(self, i):
+        return types.SimpleNamespace(name=self.outputs[i])
+
+
+class FakeParser:
+    """Turns our ONNX graph into layers the way TensorRT's parser does (constants and bias shuffles included)."""
+
+    def __init__(self, network, logger):
+        self.network, self.errors = network, []
+
+    num_errors = property(lambda self: len(self.errors))
+
+    def get_error(self, i):
+        return types.SimpleNamespace(desc=lambda: self.errors[i])
+
+    def parse(self, data):
+        import onnx
+
+        try:
+            proto = onnx.load_from_string(data)
+            assert proto.graph.node
+        except Exception:
+            self.errors.append("ModelImporter: failed to parse the protobuf")
+            return False
+        net = self.network
+        net.onnx = data
+        net.inputs = [i.name for i in proto.graph.input]
+        net.outputs = [o.name for o in proto.graph.output]
+        kinds = {
+            "MatMul": [LayerType.CONSTANT, LayerType.MATRIX_MULTIPLY],
+            "Add": [LayerType.CONSTANT, LayerType.SHUFFLE, LayerType.ELEMENTWISE],
+            "Sin": [LayerType.UNARY],
+        }
+        for node in proto.graph.node:
+            for k, kind in enumerate(kinds.get(node.op_type, [])):
+                net.layers.append(FakeLayer(f"{node.name}.{k}", kind, node.name))
+        return True
+
+
+class FakeProfile:
+    def __init__(self):
+        self.shapes = {}
+
+    def set_shape(self, name, lo, opt, hi):
+        self.shapes[name] = (tuple(lo), tuple(opt), tuple(hi))
+
+
+class FakeTimingCache:
+    def __init__(self, data):
+        self.data = bytes(data)
+
+    def serialize(self):
+        return memoryview(self.data + b"|build")
+
+
+class FakeConfig:
+    def __init__(self, record):
+        self.record, self.flags, self.profiles, self.cache = (
+            record,
+            {"BuilderFlag.TF32"},
+            [],
+            None,
+        )  # TF32: on by default
+        self.cleared = set()
+        self.pools = {}
+
+    def set_memory_pool_limit(self, pool, size):
+        self.pools[pool] = size
+
+    def set_flag(self, flag):
+        self.flags.add(flag)
+
+    def clear_flag(self, flag):
+        self.cleared.add(flag)
+        self.flags.discard(flag)
+
+    def add_optimization_profile(self, profile):
+        self.profiles.append(profile)
+        return len(self.profiles) - 1
+
+    def create_timing_cache(self, data):
+        self.record["timing_cache_loaded"].append(bytes(data))
+        return FakeTimingCache(data)
+
+    def set_timing_cache(self, cache, ignore_mismatch):
+        assert ignore_mismatch is False
+        if cache.data.startswith(b"OTHER-GPU"):
+            return False
+        self.cache = cache
+        return True
+
+    def get_timing_cache(self):
+        return self.cache
+
+
+class FakeBuilder:
+    platform_has_fast_fp16 = True
+
+    def __init__(self, module, logger):
+        self.module, self.logger = module, logger
+
+    def create_network(self, flags):
+        return FakeNetwork(flags)
+
+    def create_builder_config(self):
+        return FakeConfig(self.module.record)
+
+    def create_optimization_profile(self):
+        return FakeProfile()
+
+    def build_serialized_network(self, network, config):
+        rec = self.module.record
+        rec["builds"].append({"network": network, "config": config})
+        if self.module.fail_build:
+            self.logger.log(Severity.ERROR, "Error Code 2: out of memory while building\nmore details")
+            return None
+        (profile,) = config.profiles
+        fp16 = self.module.BuilderFlag.FP16 in config.flags
+        pinned = [layer.node for layer in network.layers if layer.precision_set is self.module.float32]
+        header = {"profile": profile.shapes[SPEC.input_name], "fp16": fp16, "fp32_nodes": sorted(set(pinned))}
+        return memoryview(b"FAKEENGINE" + json.dumps(header).encode() + b"\n" + network.onnx)
+
+
+class FakeContext:
+    def __init__(self, engine):
+        self.engine, self.shape, self.addresses, self.calls = engine, None, {}, []
+
+    def set_input_shape(self, name, shape):
+        lo, _, hi = self.engine.header["profile"]
+        if not lo[0] <= shape[0] <= hi[0]:
+            return False
+        self.shape = tuple(shape)
+        self.calls.append(self.shape)
+        return True
+
+    def set_tensor_address(self, name, ptr):
+        self.addresses[name] = ptr
+
+    def execute_async_v3(self, stream):
+        rows = self.shape[0]
+        x = np.frombuffer((ctypes.c_float * (rows * 3)).from_address(self.addresses["coords"]), np.float32)
+        y = np.frombuffer((ctypes.c_float * (rows * 3)).from_address(self.addresses["rgb"]), np.float32)
+        y[:] = self.engine.run(x.reshape(rows, 3).copy()).reshape(-1)
+        return True
+
+
+class FakeEngine:
+    """Runs the ONNX graph in numpy: fp32, or fp16 for every node the build did not pin to fp32."""
+
+    def __init__(self, module, plan):
+        import onnx
+        from onnx import numpy_helper
+
+        head, _, data = plan[len(b"FAKEENGINE") :].partition(b"\n")
+        self.module, self.header = module, json.loads(head)
+        proto = onnx.load_from_string(data)
+        self.nodes = list(proto.graph.node)
+        self.weights = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+        self.num_io_tensors = 2
+        self.contexts = []
+
+    def get_tensor_name(self, i):
+        return ["coords", "rgb"][i]
+
+    def get_tensor_mode(self, name):
+        return self.module.TensorIOMode.INPUT if name == "coords" else self.module.TensorIOMode.OUTPUT
+
+    def get_tensor_dtype(self, name):
+        return self.module.float32
+
+    def get_tensor_profile_shape(self, name, index):
+        assert index == 0
+        return [list(s) for s in self.header["profile"]]
+
+    def create_execution_context(self):
+        self.contexts.append(FakeContext(self))
+        return self.contexts[-1]
+
+    def run(self, x):
+        env = {"coords": x}
+        for node in self.nodes:
+            low = self.header["fp16"] and node.name not in self.header["fp32_nodes"]
+            dt = np.float16 if low else np.float32
+            args = [(env[i] if i in env else self.weights[i]).astype(dt) for i in node.input]
+            op = {"MatMul": lambda a, b: a @ b, "Add": lambda a, b: a + b, "Sin": np.sin}[node.op_type]
+            env[node.output[0]] = op(*args).astype(np.float32)
+        return env["rgb"]
+
+
+class FakeRuntime:
+    def __init__(self, module, logger):
+        self.module, self.logger = module, logger
+
+    def deserialize_cuda_engine(self, plan):
+        if not bytes(plan).startswith(b"FAKEENGINE"):
+            self.logger.log(Severity.ERROR, "Serialization assertion failed: magic tag does not match")
+            return None
+        self.module.record["engines"].append(FakeEngine(self.module, bytes(plan)))
+        return self.module.record["engines"][-1]
+
+
+def make_fake_trt(version: str = FAKE_VERSION) -> types.ModuleType:
+    trt = types.ModuleType("tensorrt")
+    trt.__version__ = version
+    trt.record = {"builds": [], "timing_cache_loaded": [], "engines": []}
+    trt.fail_build = False
+
+    class ILogger:
+        Severity = Severity
+
+        def __init__(self):
+            pass
+
+    trt.ILogger = ILogger
+    trt.LayerType = LayerType
+    trt.float32, trt.float16 = "DataType.FLOAT", "DataType.HALF"
+    trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="MemoryPoolType.WORKSPACE")
+    trt.BuilderFlag = types.SimpleNamespace(
+        FP16="BuilderFlag.FP16", OBEY_PRECISION_CONSTRAINTS="BuilderFlag.OBEY", TF32="BuilderFlag.TF32"
+    )
+    trt.TensorIOMode = types.SimpleNamespace(INPUT="TensorIOMode.INPUT", OUTPUT="TensorIOMode.OUTPUT")
+    trt.Builder = lambda logger: FakeBuilder(trt, logger)
+    trt.OnnxParser = FakeParser
+    trt.Runtime = lambda logger: FakeRuntime(trt, logger)
+    return trt
+
+
+class _FakeCudaDevice:
+    def __init__(self, device):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def fake_gpu(monkeypatch, available: bool = True) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: FAKE_GPU.name)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))
+    monkeypatch.setattr(torch.cuda, "device", _FakeCudaDevice)
+
+
+@pytest.fixture()
+def fake_trt(monkeypatch, tmp_path):
+    """A fake tensorrt module and GPU; buffers stay on the CPU; caches go to a temporary folder."""
+    trt = make_fake_trt()
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    fake_gpu(monkeypatch)
+    monkeypatch.setattr(TrtBackend, "buffer_device_type", "cpu")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    return trt
+
+
+@pytest.fixture()
+def model_dir(tmp_path):
+    return make_model().save_pretrained(tmp_path / "model")
+
+
+# ---- profile arithmetic ----------------------------------------------------------------------------
+def test_default_profile_is_the_convention():
+    p = BatchProfile()
+    assert (p.min, p.opt, p.max) == (1, 65536, 1048576)
+    assert p.shapes() == ((1, 3), (65536, 3), (1048576, 3))
+
+
+@pytest.mark.parametrize(
+    "args,phrase",
+    [
+        ((8, 4, 16), "min <= opt <= max"),
+        ((1, 32, 16), "min <= opt <= max"),
+        ((0, 4, 16), "--min-batch must be an integer"),
+        ((1, 4, 2.5), "--max-batch must be an integer"),
+        ((1, 4, 1 << 40), "--max-batch must be an integer"),
+        ((True, 4, 16), "--min-batch must be an integer"),
+    ],
+)
+def test_profile_validation(args, phrase):
+    with pytest.raises(VinrError, match=phrase):
+        BatchProfile(*args)
+
+
+def test_profile_pieces_split_at_max_and_pad_below_min():
+    p = BatchProfile(4, 32, 64)
+    assert p.pieces(150) == [(0, 64, 64), (64, 128, 64), (128, 150, 22)]
+    assert p.pieces(130) == [(0, 64, 64), (64, 128, 64), (128, 130, 4)]  # 2 rows padded to min 4
+    assert p.pieces(3) == [(0, 3, 4)]
+    assert p.pieces(64) == [(0, 64, 64)]
+    assert p.pieces(100, chunk=40) == [(0, 40, 40), (40, 80, 40), (80, 100, 20)]
+    assert p.pieces(100, chunk=1000) == p.pieces(100)  # chunk never exceeds max
+    covered = [i for s, e, _ in BatchProfile(1, 5, 7).pieces(1000) for i in range(s, e)]
+    assert covered == list(range(1000))
+
+
+# ---- missing package / GPU -------------------------------------------------------------------------
+def test_missing_tensorrt_names_the_package_and_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    fake_gpu(monkeypatch)
+    with pytest.raises(RuntimeUnavailable) as info:
+        require_tensorrt("the trt runtime")
+    msg = str(info.value)
+    assert "tensorrt package" in msg and "pip install 'vinr-zoo[trt]'" in msg and "\n" not in msg
+
+
+def test_no_gpu_names_cuda(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorrt", make_fake_trt())
+    fake_gpu(monkeypatch, available=False)
+    with pytest.raises(RuntimeUnavailable, match="needs an NVIDIA GPU with CUDA, and torch sees none"):
+        require_tensorrt("vinr export --trt")
+
+
+def test_neither_package_nor_gpu_says_both(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeUnavailable) as info:
+        require_tensorrt("vinr export --trt")
+    msg = str(info.value)
+    assert msg.startswith("vinr export --trt needs an NVIDIA GPU with CUDA and the tensorrt package")
+    assert "pip install 'vinr-zoo[trt]'" in msg
+
+
+def test_tensorrt_older_than_10_is_refused(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorrt", make_fake_trt("8.6.1"))
+    fake_gpu(monkeypatch)
+    with pytest.raises(RuntimeUnavailable, match=r"needs TensorRT >= 10, found 8\.6\.1"):
+        require_tensorrt()
+
+
+def test_cli_export_trt_without_tensorrt_writes_nothing(monkeypatch, model_dir, tmp_path):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # as on this machine, also where tensorrt exists
+    out = tmp_path / "out"
+    line = one_error_line(runner.invoke(app, ["export", str(model_dir), "-o", str(out), "--trt"]))
+    assert "tensorrt" in line and "pip install 'vinr-zoo[trt]'" in line
+    assert not out.exists()  # not even model.onnx: TensorRT is checked first
+    one_error_line(runner.invoke(app, ["export", str(model_dir), "--trt"]))
+    assert not (model_dir / "model.onnx").exists()
+
+
+def test_cli_export_trt_without_gpu_writes_nothing(monkeypatch, model_dir, tmp_path):
+    monkeypatch.setitem(sys.modules, "tensorrt", make_fake_trt())
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    line = one_error_line(runner.invoke(app, ["export", str(model_dir), "-o", str(tmp_path / "o"), "--trt"]))
+    assert "CUDA" in line and "sees none" in line
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "args,phrase",
+    [
+        (["--min-batch", "100", "--opt-batch", "10"], "min <= opt <= max"),
+        (["--max-batch", "0"], "--max-batch must be an integer"),
+        (["--workspace", "0"], "--workspace must be a number of MiB"),
+    ],
+)
+def test_cli_export_trt_bad_options_are_checked_first(model_dir, tmp_path, args, phrase):
+    line = one_error_line(runner.invoke(app, ["export", str(model_dir), "-o", str(tmp_path / "o"), "--trt", *args]))
+    assert phrase in line
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command", ["decode", "parity"])
+def test_cli_runtime_trt_without_tensorrt(monkeypatch, model_dir, tmp_path, command):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    args = [command, str(model_dir), "--runtime", "trt"]
+    if command == "decode":
+        args += ["-o", str(tmp_path / "x.npy"), "-q"]
+    line = one_error_line(runner.invoke(app, args))
+    assert "the trt runtime needs" in line and "tensorrt" in line and "pip install 'vinr-zoo[trt]'" in line
+    assert not (tmp_path / "x.npy").exists()
+
+
+def test_backend_is_registered_and_checks_its_arguments():
+    assert backend_class("trt") is TrtBackend
+    with pytest.raises(VinrError, match="precision must be one of"):
+        TrtBackend(b"", precision="int8")
+    with pytest.raises(VinrError, match="chunk must be positive"):
+        TrtBackend(b"", chunk=0)
+    with pytest.raises(VinrError, match=r"\.engine or \.onnx path or ONNX bytes"):
+        TrtBackend(make_model())
+
+
+# ---- engine metadata ---------------------------------------------------------------------------------
+def engine_info(**changes) -> EngineInfo:
+    fields = dict(tensorrt=FAKE_VERSION, gpu=FAKE_GPU.name, compute_capability="9.0", precision="fp16",
+                  profile=BatchProfile(1, 256, 4096), workspace_mib=512, onnx_sha256="a" * 64,
+                  engine_sha256="b" * 64)  # fmt: skip
+    fields.update(changes)
+    return EngineInfo(**fields)
+
+
+def test_engine_file_name_is_per_gpu_version_and_precision():
+    assert engine_file_name(FAKE_GPU, "10.3.0", "fp16") == "model.fake-gpu-80gb-hbm3.10.3.0.fp16.engine"
+    assert metadata_path("d/model.x.engine").name == "model.x.engine.json"
+    assert engine_file_name(GpuInfo("NVIDIA A100-SXM4-80GB", "8.0"), "10.0.1.6", "fp32") == (
+        "model.nvidia-a100-sxm4-80gb.10.0.1.6.fp32.engine"
+    )
+
+
+def test_engine_info_round_trips():
+    info = engine_info(notes=["x"])
+    data = json.loads(info.to_json())
+    assert data["profile"] == {"min": 1, "opt": 256, "max": 4096}
+    assert data["gpu"] == FAKE_GPU.name and data["compute_capability"] == "9.0" and data["tensorrt"] == FAKE_VERSION
+    assert EngineInfo.from_json(info.to_json()) == info
+
+
+@pytest.mark.parametrize(
+    "changes,phrase",
+    [
+        (
+            {"gpu": "NVIDIA A100-SXM4-80GB", "compute_capability": "8.0"},
+            "built for NVIDIA A100-SXM4-80GB (compute 8.0)",
+        ),
+        ({"compute_capability": "8.9"}, "compute 8.9"),
+        ({"tensorrt": "10.0.1"}, "built with TensorRT 10.0.1, this is TensorRT 10.3.0"),
+        ({"precision": "fp32"}, "it is fp32, fp16 was asked for"),
+    ],
+)
+def test_mismatched_engine_is_refused_with_the_reason(changes, phrase):
+    with pytest.raises(EngineMismatch) as info:
+        check_engine("m.engine", engine_info(**changes), FAKE_GPU, FAKE_VERSION, "fp16")
+    msg = str(info.value)
+    assert phrase in msg and msg.startswith("refusing TensorRT engine m.engine") and "vinr export MODEL --trt" in msg
+    assert isinstance(info.value, ModelLoadError)
+
+
+def test_matching_engine_passes_and_stale_onnx_is_refused():
+    check_engine("m.engine", engine_info(), FAKE_GPU, FAKE_VERSION, "fp16", onnx_sha256="a" * 64)
+    check_engine("m.engine", engine_info(), FAKE_GPU, FAKE_VERSION, None)  # any precision
+    with pytest.raises(EngineMismatch, match="built from another ONNX export"):
+        check_engine("m.engine", engine_info(), FAKE_GPU, FAKE_VERSION, "fp16", onnx_sha256="c" * 64)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        "[]",
+        '{"format": 99}',
+        json.dumps({**json.loads(engine_info().to_json()), "profile": {"min": 9, "opt": 1, "max": 2}}),
+    ],
+)
+def test_malformed_metadata_is_a_load_error(tmp_path, text):
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"x")
+    metadata_path(engine).write_text(text)
+    with pytest.raises(ModelLoadError, match="not valid vinr-zoo engine metadata"):
+        read_engine_info(engine)
+
+
+def test_engine_without_metadata_is_refused(tmp_path):
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"x")
+    with pytest.raises(ModelLoadError, match="has no m.engine.json beside it"):
+        read_engine_info(engine)
+
+
+# ---- the builder configuration (fake tensorrt) -------------------------------------------------------
+def test_fake_trt_fp32_build_config(fake_trt, tmp_path):
+    onnx_bytes = build_onnx(make_model()).SerializeToString()
+    report = build_engine_bytes(onnx_bytes, trt=fake_trt, profile=BatchProfile(2, 300, 5000), workspace_mib=256,
+                                timing_cache=tmp_path / "t.cache")  # fmt: skip
+    (build,) = fake_trt.record["builds"]
+    net, config = build["network"], build["config"]
+    assert net.flags == 0
+    assert config.pools == {"MemoryPoolType.WORKSPACE": 256 << 20}
+    (profile,) = config.profiles
+    assert profile.shapes == {"coords": ((2, 3), (300, 3), (5000, 3))}
+    assert config.flags == set() and config.cleared == {"BuilderFlag.TF32"} and report.pinned_fp32 == []
+    assert all(layer.precision_set is None and not layer.output_types for layer in net.layers)
+    assert report.engine.startswith(b"FAKEENGINE")
+
+
+def test_fake_trt_fp16_pins_only_the_first_layer_and_its_sine(fake_trt):
+    model = make_model(layers=3)
+    build_engine_bytes(build_onnx(model).SerializeToString(), trt=fake_trt, precision="fp16")
+    (build,) = fake_trt.record["builds"]
+    net, config = build["network"], build["config"]
+    assert config.flags == {"BuilderFlag.FP16", "BuilderFlag.OBEY"}  # and TF32 cleared: pinned layers are true fp32
+    pinned = [layer for layer in net.layers if layer.precision_set is not None]
+    assert {layer.node for layer in pinned} == {"layers.0.matmul", "layers.0.add", "sin.0"}
+    assert [layer.type for layer in pinned] == [LayerType.MATRIX_MULTIPLY, LayerType.SHUFFLE, LayerType.ELEMENTWISE,
+                                                LayerType.UNARY]  # fmt: skip
+    assert all(
+        layer.precision_set == fake_trt.float32 and layer.output_types == {0: fake_trt.float32} for layer in pinned
+    )
+    later = [layer for layer in net.layers if layer.node not in {"layers.0.matmul", "layers.0.add", "sin.0"}]
+    assert later and all(layer.precision_set is None and not layer.output_types for layer in later)
+    # Constants of the first layer keep their fp32 weights and get no precision.
+    assert all(layer.type != LayerType.CONSTANT for layer in pinned)
+
+
+def test_fake_trt_timing_cache_is_reused_and_a_foreign_one_replaced(fake_trt, tmp_path):
+    onnx_bytes = build_onnx(make_model()).SerializeToString()
+    cache = tmp_path / "caches" / "timing.cache"
+    build_engine_bytes(onnx_bytes, trt=fake_trt, timing_cache=cache)
+    assert cache.read_bytes() == b"|build"
+    report = build_engine_bytes(onnx_bytes, trt=fake_trt, timing_cache=cache)
+    assert fake_trt.record["timing_cache_loaded"] == [b"", b"|build"]  # the second build started from the first's
+    assert cache.read_bytes() == b"|build|build" and not report.notes
+    cache.write_bytes(b"OTHER-GPU")
+    report = build_engine_bytes(onnx_bytes, trt=fake_trt, timing_cache=cache)
+    assert "from another GPU or TensorRT version" in report.notes[0]
+    assert cache.read_bytes() == b"|build"
+    assert not list(cache.parent.glob(".*.tmp"))
+
+
+def test_fake_trt_parse_and_build_failures(fake_trt):
+    with pytest.raises(ModelLoadError, match="cannot parse the ONNX model: ModelImporter"):
+        build_engine_bytes(b"not onnx", trt=fake_trt)
+    fake_trt.fail_build = True
+    with pytest.raises(VinrError, match="failed to build the engine: Error Code 2: out of memory while building$"):
+        build_engine_bytes(build_onnx(make_model()).SerializeToString(), trt=fake_trt)
+
+
+def test_fake_trt_wrong_io_names_are_a_shape_error(fake_trt):
+    proto = build_onnx(make_model())
+    proto.graph.input[0].name = "xyz"
+    for node in proto.graph.node:
+        node.input[:] = ["xyz" if i == "coords" else i for i in node.input]
+    with pytest.raises(ShapeError, match=r"inputs \['xyz'\]"):
+        build_engine_bytes(proto.SerializeToString(), trt=fake_trt)
+
+
+def test_fake_trt_export_engine_writes_engine_and_metadata(fake_trt, tmp_path):
+    model = make_model()
+    export_onnx(model, tmp_path, validate=False)
+    res = export_engine(tmp_path / "model.onnx", tmp_path, precision="fp16", profile=BatchProfile(1, 64, 256),
+                        workspace_mib=128, timing_cache=tmp_path / "tc")  # fmt: skip
+    assert res.engine == tmp_path / "model.fake-gpu-80gb-hbm3.10.3.0.fp16.engine"
+    info = read_engine_info(res.engine)
+    assert (info.gpu, info.compute_capability, info.tensorrt, info.precision) == (
+        FAKE_GPU.name,
+        "9.0",
+        "10.3.0",
+        "fp16",
+    )
+    assert info.profile == BatchProfile(1, 64, 256) and info.workspace_mib == 128
+    import hashlib
+
+    assert info.onnx_sha256 == hashlib.sha256((tmp_path / "model.onnx").read_bytes()).hexdigest()
+    assert info.engine_sha256 == hashlib.sha256(res.engine.read_bytes()).hexdigest()
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        export_engine(tmp_path / "model.onnx", tmp_path, precision="fp16")
+    export_engine(tmp_path / "model.onnx", tmp_path, precision="fp16", overwrite=True)
+
+
+def test_fake_trt_failed_build_leaves_nothing(fake_trt, tmp_path):
+    fake_trt.fail_build = True
+    out = tmp_path / "out"
+    with pytest.raises(VinrError, match="failed to build"):
+        export_engine(build_onnx(make_model()).SerializeToString(), out)
+    assert not out.exists() or not any(out.iterdir())
+
+
+# ---- the runtime (fake tensorrt, CPU buffers) ----------------------------------------------------------
+@pytest.fixture()
+def exported(fake_trt, tmp_path):
+    """A model directory with model.onnx and an fp32 engine with a small profile (min 4, max 64)."""
+    model = make_model()
+    d = model.save_pretrained(tmp_path / "exported")
+    export_onnx(model, d, validate=False)
+    res = export_engine(d / "model.onnx", d, profile=BatchProfile(4, 32, 64), timing_cache=tmp_path / "tc")
+    return model, d, res.engine
+
+
+def test_fake_trt_runtime_splits_pads_and_matches_torch(fake_trt, exported):
+    model, d, engine = exported
+    coords = rand_coords(150)
+    with TrtBackend(engine) as backend:
+        got = backend.infer(coords)
+        assert backend.infer(coords[:2]).shape == (2, 3)
+        assert "TensorRT 10.3.0 (Fake GPU 80GB HBM3, fp32, profile 4 / 32 / 64" in backend.describe()
+    (ctx,) = fake_trt.record["engines"][-1].contexts
+    assert ctx.calls == [(64, 3), (64, 3), (22, 3), (4, 3)]  # split at max 64; 2 rows padded to min 4
+    assert torch.allclose(got, reference_outputs(model, coords), atol=SPEC.atol_fp32, rtol=0)
+
+
+def test_fake_trt_runtime_finds_the_exported_engine_through_the_decoder(fake_trt, exported):
+    model, d, engine = exported
+    backend = open_backend(resolve_source(d), "trt", device="cpu")  # decode's default device means "the GPU"
+    with backend:
+        assert backend.engine_path == engine and not backend.built
+        got = backend.infer(rand_coords(100))
+    assert torch.allclose(got, reference_outputs(model, rand_coords(100)), atol=SPEC.atol_fp32, rtol=0)
+
+
+def test_fake_trt_runtime_refuses_a_foreign_or_altered_engine(fake_trt, exported):
+    _, d, engine = exported
+    meta = metadata_path(engine)
+    good = meta.read_text()
+    meta.write_text(good.replace('"tensorrt": "10.3.0"', '"tensorrt": "10.1.0"'))
+    with pytest.raises(EngineMismatch, match="built with TensorRT 10.1.0, this is TensorRT 10.3.0"):
+        TrtBackend(engine).open()
+    meta.write_text(good)
+    with pytest.raises(EngineMismatch, match="it is fp32, fp16 was asked for"):
+        TrtBackend(engine, precision="fp16").open()
+    engine.write_bytes(engine.read_bytes() + b"x")
+    with pytest.raises(EngineMismatch, match="does not match the checksum"):
+        TrtBackend(engine).open()
+    assert not fake_trt.record["engines"]  # TensorRT never saw a refused plan
+
+
+def test_fake_trt_runtime_builds_on_first_use_and_caches(fake_trt, model_dir, tmp_path):
+    model = SineMLP.from_pretrained(model_dir)
+    src = resolve_source(model_dir)  # no model.onnx: exported in memory
+    with open_backend(src, "trt", device="cuda") as first:
+        assert first.built and first.engine_path.parent.parent == tmp_path / "xdg-cache" / "vinr-zoo" / "trt"
+        got = first.infer(rand_coords(50))
+    with open_backend(src, "trt", device="cuda") as second:
+        assert not second.built and second.engine_path == first.engine_path
+    assert len(fake_trt.record["builds"]) == 1
+    assert not any(p.suffix == ".engine" for p in model_dir.iterdir())  # the model folder is not written to
+    assert torch.allclose(got, reference_outputs(model, rand_coords(50)), atol=SPEC.atol_fp32, rtol=0)
+    with pytest.raises(ModelLoadError, match="no TensorRT engine for Fake GPU"):
+        TrtBackend(build_onnx(make_model(seed=3)).SerializeToString(), build=False).open()
+
+
+def test_fake_trt_fp16_engine_within_fp16_tolerance(fake_trt, exported):
+    model, d, _ = exported
+    export_engine(d / "model.onnx", d, precision="fp16")
+    coords = rand_coords(4096)
+    with TrtBackend(d / "model.onnx", precision="fp16") as backend:
+        got = backend.infer(coords)
+        assert backend.precision == "fp16"
+    err = float((got - reference_outputs(model, coords)).abs().max())
+    assert 1e-5 < err <= SPEC.atol_fp16  # fp16 hidden layers do round; within the contract's tolerance
+
+
+def test_fake_trt_deserialize_failure_is_one_clear_error(fake_trt, exported):
+    _, d, engine = exported
+    import hashlib
+
+    engine.write_bytes(b"garbage")
+    info = json.loads(metadata_path(engine).read_text())
+    info["engine_sha256"] = hashlib.sha256(b"garbage").hexdigest()
+    metadata_path(engine).write_text(json.dumps(info))
+    with pytest.raises(ModelLoadError, match="cannot deserialize .*magic tag does not match"):
+        TrtBackend(engine).open()
+
+
+# ---- the CLI with the fake ---------------------------------------------------------------------------
+def test_fake_trt_cli_export(fake_trt, model_dir, tmp_path):
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["export", str(model_dir), "-o", str(out), "--trt", "--fp16", "--max-batch", "4096",
+                              "--opt-batch", "1024", "--workspace", "64", "--no-validate"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    engine = out / "model.fake-gpu-80gb-hbm3.10.3.0.fp16.engine"
+    assert (
+        f"wrote {engine} (TensorRT 10.3.0, Fake GPU 80GB HBM3, compute 9.0, fp16, profile N 1 / 1,024 / 4,096"
+        in res.output
+    )
+    assert (out / "model.onnx").is_file() and (out / "model.fp16.onnx").is_file() and metadata_path(engine).is_file()
+    config = fake_trt.record["builds"][0]["config"]
+    assert config.pools["MemoryPoolType.WORKSPACE"] == 64 << 20
+    timing = tmp_path / "xdg-cache" / "vinr-zoo" / "trt" / "timing.fake-gpu-80gb-hbm3.10-3-0.cache"
+    assert timing.read_bytes() == b"|build"
+
+    again = runner.invoke(app, ["export", str(model_dir), "-o", str(out), "--trt", "--fp16"])
+    assert "already exists" in one_error_line(again)
+
+    # fp32 engine next to an existing model.onnx: the ONNX is reused, not rewritten.
+    res = runner.invoke(app, ["export", str(model_dir), "-o", str(out), "--trt", "--timing-cache", str(tmp_path / "t")])
+    assert res.exit_code == 0, res.output
+    assert "using " in res.output and (tmp_path / "t").is_file()
+    assert (out / "model.fake-gpu-80gb-hbm3.10.3.0.fp32.engine").is_file()
+
+
+def test_fake_trt_cli_decode_and_parity(fake_trt, model_dir, tmp_path):
+    res = runner.invoke(app, ["export", str(model_dir), "--trt", "--max-batch", "100", "--opt-batch", "50"])
+    assert res.exit_code == 0, res.output
+    dec = runner.invoke(app, ["decode", str(model_dir), "-o", str(tmp_path / "a.npy"), "--runtime", "trt", "-q"])
+    assert dec.exit_code == 0, dec.output
+    ref = runner.invoke(app, ["decode", str(model_dir), "-o", str(tmp_path / "b.npy"), "-q"])
+    a, b = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
+    assert ref.exit_code == 0 and a.shape == (4, 16, 24, 3) and np.mean(a != b) < 1e-2
+    ctx = fake_trt.record["engines"][-1].contexts[-1]
+    assert max(c[0] for c in ctx.calls) == 100  # each frame's 384 coordinates split at the engine's max
+
+    par = runner.invoke(app, ["parity", str(model_dir), "--runtime", "trt", "--frames", "2", "--random", "1000"])
+    assert par.exit_code == 0, par.output
+    assert "trt: TensorRT 10.3.0" in par.output and "FAIL" not in par.output
+
+
+# ---- a real GPU -------------------------------------------------------------------------------------------
+def _real_trt_and_gpu() -> bool:
+    try:
+        import tensorrt  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return torch.cuda.is_available()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _real_trt_and_gpu(), reason="needs tensorrt and a CUDA GPU")
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_gpu_engine_matches_torch(tmp_path, precision):
+    model = make_model(width=64, layers=3)
+    d = model.save_pretrained(tmp_path / "m")
+    export_onnx(model, d, validate=False)
+    export_engine(d / "model.onnx", d, precision=precision, profile=BatchProfile(1, 4096, 65536),
+                  timing_cache=tmp_path / "timing.cache")  # fmt: skip
+    coords = rand_coords(100_003)  # more than max-batch: split into pieces
+    with contextlib.ExitStack() as stack:
+        backend = stack.enter_context(TrtBackend(d / "model.onnx", precision=precision, device="cuda"))
+        got = backend.infer(coords)
+    err = float((got - reference_outputs(model, coords)).abs().max())
+    # fp32: the issue's 1e-3; fp16 (first layer and its sine fp32): the contract's 2e-2, as for model.fp16.onnx.
+    assert err <= (1e-3 if precision == "fp32" else SPEC.atol_fp16), err
