@@ -66,3 +66,9 @@ class HubAuthError(HubError):
 
 class HubOfflineError(HubError):
     """Offline (HF_HUB_OFFLINE or no network) and what was asked for is not in the local cache."""
+
+
+def first_line(exc: BaseException | str) -> str:
+    """The first line of an exception's text (or its type name): error messages stay one line."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

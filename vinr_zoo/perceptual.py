@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vinr_zoo.errors import ModelLoadError, VinrError
+from vinr_zoo.errors import ModelLoadError, VinrError, first_line
 
 DEFAULT_VGG_REPO = "timm/vgg16.tv_in1k"
 # (index in VGG16's `features`, in channels, out channels) of the convolutions before relu3_3.
@@ -77,7 +77,7 @@ def _download(repo_id: str) -> Path:
     try:
         return Path(hf_hub_download(repo_id, "model.safetensors"))
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise VinrError(
             f"the perceptual loss needs VGG16 weights and {repo_id!r} could not be had ({first}); "
             "pass --vgg-weights FILE.safetensors, or fit with --perceptual 0"

@@ -29,6 +29,7 @@ import numpy as np
 from vinr_zoo._atomic import atomic_path, check_output
 from vinr_zoo.config import SineMLPConfig
 from vinr_zoo.errors import ConfigError, ModelLoadError, RuntimeUnavailable, ShapeError, VinrError
+from vinr_zoo.errors import first_line as _first_line
 from vinr_zoo.export.spec import (
     COORDINATE_CONVENTION,
     META_CONFIG,
@@ -362,11 +363,6 @@ def _version() -> str:
     from vinr_zoo import __version__
 
     return __version__
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 __all__ = [

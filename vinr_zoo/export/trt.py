@@ -30,6 +30,7 @@ from pathlib import Path
 
 from vinr_zoo._atomic import atomic_path, check_output
 from vinr_zoo.errors import ModelLoadError, RuntimeUnavailable, ShapeError, VinrError
+from vinr_zoo.errors import first_line as _first_line
 from vinr_zoo.export.spec import PRECISIONS, SPEC, OnnxSpec
 
 # CONVENTIONS.md "ONNX contract": one optimization profile over N, min / opt / max.
@@ -551,11 +552,6 @@ def _version() -> str:
     from vinr_zoo import __version__
 
     return __version__
-
-
-def _first_line(exc: BaseException | str) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 __all__ = [

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from vinr_zoo.errors import ModelLoadError, RuntimeUnavailable, ShapeError, VinrError
+from vinr_zoo.errors import first_line as _first_line
 from vinr_zoo.export.spec import META_CONFIG, META_PRECISION, SPEC, contract_problems
 from vinr_zoo.runtimes.base import Backend, missing_package, register_backend
 
@@ -283,8 +284,3 @@ def _shape(dims) -> tuple | None:
     if dims is None:
         return None
     return tuple(d if isinstance(d, int) else (d or None) for d in dims)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
