@@ -59,3 +59,28 @@ def test_decode_errors(tmp_path):
     with pytest.raises(GridError, match="scale_s"):
         decode(tiny_model_dir(), tmp_path / "x.npy", scale_s=float("nan"))
     assert not (tmp_path / "x.npy").exists()
+
+
+def _peak_rss_mb(tmp_path, *args) -> float:
+    """Peak RSS (MB) of a fresh process running ``vinr decode carphone-tiny ARGS``."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, runpy, sys\n"
+        f"sys.argv = ['vinr', 'decode', 'carphone-tiny', '-q', '--overwrite', *{list(args)!r}]\n"
+        "try:\n    runpy.run_module('vinr_zoo.cli', run_name='__main__')\nexcept SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def test_long_upscaled_decode_keeps_memory_bounded(tmp_path):
+    # 4x in space and 20x in time: 141 frames of 352x288 = 14.3 M pixels. Holding the coordinates or the
+    # float RGB of the whole render would take 172 MB each; streaming frame by frame needs a few MB.
+    one = _peak_rss_mb(tmp_path, "-o", "one.mp4", "--scale-s", "4", "--frames", "1")
+    long = _peak_rss_mb(tmp_path, "-o", "long.mp4", "--scale-s", "4", "--scale-t", "20")
+    assert read_video(tmp_path / "long.mp4").frames.shape == (141, 288, 352, 3)
+    assert long - one < 100, f"peak RSS grew from {one:.0f} MB (1 frame) to {long:.0f} MB (141 frames)"
