@@ -67,3 +67,26 @@ def table(rows: list[dict], columns: list[str]) -> str:
 
 def _fmt(v) -> str:
     return f"{v:.2f}" if isinstance(v, float) else str(v)
+
+
+def grouped_bars(name: str, groups: list[str], series: dict[str, list[float]], *, ylabel: str,
+                 bottom: float) -> Path:  # fmt: skip
+    """A grouped bar chart (one bar per series in each group) written to results/NAME.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    width = 0.8 / len(series)
+    for i, (label, values) in enumerate(series.items()):
+        ax.bar([j + i * width for j in range(len(groups))], values, width, label=label)
+    ax.set_xticks([j + width * (len(series) - 1) / 2 for j in range(len(groups))], groups)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=bottom)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    path = plot_path(name)
+    fig.savefig(path, dpi=120)
+    return path

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, plot_path, save, table  # noqa: E402
+from _common import grouped_bars, machine, save, table  # noqa: E402
 
 from vinr_zoo.evaluate import stvsr_protocol  # noqa: E402
 from vinr_zoo.fit import FitOptions  # noqa: E402
@@ -42,26 +42,16 @@ def main() -> None:
     result = {"benchmark": "stvsr", "steps": args.steps, "machine": machine(), "rows": rows, "reports": reports}
     print(f"results -> {save('stvsr', result)}")
 
-    import matplotlib
+    _plot(rows)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def _plot(rows) -> None:
     cases = list(dict.fromkeys((r["scale_s"], r["scale_t"]) for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    w = 0.8 / len(methods)
-    for i, m in enumerate(methods):
-        vals = [next(r["psnr_rgb"] for r in rows if (r["scale_s"], r["scale_t"]) == c and r["method"] == m
-                     and r["frames"] == "held_out") for c in cases]  # fmt: skip
-        ax.bar([j + i * w for j in range(len(cases))], vals, w, label=m)
-    ax.set_xticks([j + w * (len(methods) - 1) / 2 for j in range(len(cases))], [f"S={s}, T={t}" for s, t in cases])
-    ax.set_ylabel("held-out frames PSNR (dB)")
-    ax.set_ylim(bottom=20)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(plot_path("stvsr"), dpi=120)
+    series = {m: [next(r["psnr_rgb"] for r in rows if (r["scale_s"], r["scale_t"]) == c and r["method"] == m
+                       and r["frames"] == "held_out") for c in cases]
+              for m in methods}  # fmt: skip
+    grouped_bars("stvsr", [f"S={s}, T={t}" for s, t in cases], series, ylabel="held-out frames PSNR (dB)", bottom=20)
 
 
 if __name__ == "__main__":

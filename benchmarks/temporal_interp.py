@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, plot_path, save, table  # noqa: E402
+from _common import grouped_bars, machine, save, table  # noqa: E402
 
 from vinr_zoo.coords import SpaceTimeGrid  # noqa: E402
 from vinr_zoo.decode import render, to_unit  # noqa: E402
@@ -80,25 +80,12 @@ def main() -> None:
 
 
 def _plot(rows) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     ks = sorted({r["scale_t"] for r in rows})
     variants = list(dict.fromkeys(r["variant"] for r in rows))
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    width = 0.8 / len(variants)
-    for i, v in enumerate(variants):
-        vals = [next(r["held_out_psnr"] for r in rows if r["scale_t"] == k and r["variant"] == v) for k in ks]
-        ax.bar([j + i * width for j in range(len(ks))], vals, width, label=v)
-    ax.set_xticks([j + width * (len(variants) - 1) / 2 for j in range(len(ks))], [f"1 frame in {k} seen" for k in ks])
-    ax.set_ylabel("held-out PSNR (dB)")
-    ax.set_ylim(bottom=15)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(plot_path("temporal_interp"), dpi=120)
+    series = {v: [next(r["held_out_psnr"] for r in rows if r["scale_t"] == k and r["variant"] == v) for k in ks]
+              for v in variants}  # fmt: skip
+    grouped_bars("temporal_interp", [f"1 frame in {k} seen" for k in ks], series, ylabel="held-out PSNR (dB)",
+                 bottom=15)  # fmt: skip
 
 
 if __name__ == "__main__":
