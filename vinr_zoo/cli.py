@@ -293,10 +293,6 @@ def _stderr_console():
     return Console(stderr=True)
 
 
-def _not_built(command: str, issue: int) -> None:
-    raise NotBuiltYet(f"'vinr {command}' is not built yet in this version (planned: issue #{issue})")
-
-
 @command()
 def export(
     model: Annotated[str, typer.Argument(help="Model directory to export.")],
