@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -33,22 +32,13 @@ import torch
 
 from vinr_zoo import SineMLP, SineMLPConfig
 from vinr_zoo._atomic import atomic_path
+from vinr_zoo._system import cpu_name
 from vinr_zoo.export.onnx import build_onnx
 from vinr_zoo.runtimes.ort import OrtBackend
 from vinr_zoo.runtimes.pyt import TorchBackend
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LAYERS = 4
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def load_average() -> list[float] | None:

@@ -6,7 +6,7 @@ import torch
 from clips import carphone_small, tiny_model_dir
 
 from vinr_zoo.errors import OutputExistsError, VinrError
-from vinr_zoo.fit import CHECKPOINT_NAME, FitOptions, fit_video, measure_psnr
+from vinr_zoo.fit import CHECKPOINT_NAME, FitOptions, fit_video, measure_psnr, measure_scores
 from vinr_zoo.model import SineMLP
 
 
@@ -24,8 +24,13 @@ def test_fit_raises_psnr_well_above_the_start_and_writes_a_model_dir():
     assert cfg["source"]["frames"] == 8 and cfg["source"]["width"] == 88
     assert cfg["training"]["steps"] == 150 and cfg["training"]["losses"] == ["l1"]
     assert abs(cfg["training"]["final_psnr_rgb"] - end) < 1e-3
+    scores = measure_scores(model, clip)  # Y and SSIM as vinr_zoo/metrics.py defines them
+    assert abs(cfg["training"]["final_psnr_y"] - scores.psnr_y) < 1e-3
+    assert abs(cfg["training"]["final_ssim"] - scores.ssim) < 1e-4 and 0 < scores.ssim < 1
+    assert scores.psnr_y != pytest.approx(scores.psnr_rgb, abs=1e-3)  # a different measurement, not a copy
     card = (d / "README.md").read_text()
     assert card.startswith("---\n") and "library_name: vinr-zoo" in card and f"{end:.3f}" in card
+    assert f"{scores.psnr_y:.3f}" in card and f"{scores.ssim:.4f}" in card
     assert not (d / CHECKPOINT_NAME).exists()
 
 

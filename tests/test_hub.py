@@ -159,9 +159,12 @@ def test_pushed_card_parses_with_modelcard_load(hub, alice, repo, carphone):
     card = ModelCard.load(repo)
     assert card.data.library_name == "vinr-zoo"
     assert {"vinr-zoo", "siren", "video"} <= set(card.data.tags) and card.data.license
-    [metric] = card.data.eval_results
-    assert (metric.metric_type, metric.metric_value) == ("psnr_rgb", 25.16)
+    metrics = {m.metric_type: m.metric_value for m in card.data.eval_results}
+    assert metrics == get_entry("carphone-tiny").metrics and set(metrics) == {"psnr_rgb", "psnr_y", "ssim"}
     assert "carphone" in card.text  # the directory's own card body is kept
+    # the card's commands name the pushed repo, not the folder (or zoo name) it was written for
+    assert f"vinr eval {repo} --reference sample:carphone" in card.text
+    assert f"vinr decode {repo} -o out.mp4" in card.text and "vinr decode carphone-tiny" not in card.text
     info = HfApi().model_info(repo)
     assert info.library_name == "vinr-zoo" and "vinr-zoo" in info.tags
 
@@ -305,7 +308,7 @@ def test_list_hub_and_info(hub, alice, repo, carphone, tmp_path):
 
     info = CliRunner().invoke(app, ["info", repo])
     assert info.exit_code == 0, info.output
-    assert f"commit: {pushed.commit}" in info.stdout and "metric: psnr_rgb = 25.16" in info.stdout
+    assert f"commit: {pushed.commit}" in info.stdout and f"metric: psnr_rgb = {get_entry('carphone-tiny').metrics['psnr_rgb']}" in info.stdout
     assert "2,339 parameters" in info.stdout and "model.safetensors" in info.stdout
     as_json = json.loads(CliRunner().invoke(app, ["info", repo, "--json"]).stdout)
     assert as_json["commit"] == pushed.commit and as_json["config"]["hidden_features"] == 32

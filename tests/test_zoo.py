@@ -136,10 +136,14 @@ def test_vinr_list_and_info_show_the_zoo():
     assert listed.exit_code == 0, listed.output
     [row] = [line for line in listed.stdout.splitlines() if line.startswith(NAME)]
     size = human_size(entry.size_bytes).split()
-    assert row.split()[1:] == ["2,339", "carphone_pristine", "88x72x8", "25.16", "dB", *size]
+    m = entry.metrics
+    assert row.split()[1:] == ["2,339", "carphone_pristine", "88x72x8", f"{m['psnr_rgb']:.2f}", "dB",
+                               f"{m['ssim']:.4f}", *size]  # fmt: skip
     info = CliRunner().invoke(app, ["info", NAME])
     assert info.exit_code == 0, info.output
-    assert f"model: {NAME} (zoo)" in info.stdout and "metric: psnr_rgb = 25.16 (carphone_pristine)" in info.stdout
+    assert f"model: {NAME} (zoo)" in info.stdout
+    for kind in ("psnr_rgb", "psnr_y", "ssim"):
+        assert f"metric: {kind} = {m[kind]} (carphone_pristine)" in info.stdout
     assert "source: carphone_pristine.mp4, 88x72, 8 frames @ 29.970 fps" in info.stdout
 
 

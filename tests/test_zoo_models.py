@@ -1,26 +1,40 @@
-"""Every embedded zoo model loads, decodes on torch and ONNX Runtime, and matches its registry entry."""
+"""Every embedded zoo model loads, decodes on torch and ONNX Runtime, matches its registry entry, and its
+card's numbers come back when the card's own `vinr eval` line is run."""
+
+import json
+import re
+import shlex
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from vinr_zoo import zoo
+from vinr_zoo.card import training_metrics
+from vinr_zoo.cli import app
 from vinr_zoo.coords import SpaceTimeGrid
 from vinr_zoo.decode import open_backend, render, resolve_source, to_uint8
+from vinr_zoo.hub import read_card
 
 ENTRIES = zoo.list_zoo()
+IDS = [e.name for e in ENTRIES]
+CLIPS = ("carphone", "bikes", "bigbuckbunny")
+TOLERANCE = {"psnr_rgb": 0.05, "psnr_y": 0.05, "ssim": 5e-4}  # issue #7: within 0.05 dB
 
 
-def test_the_zoo_holds_real_models_of_several_sizes():
+def test_the_zoo_holds_every_clip_at_three_widths():
     names = {e.name for e in ENTRIES}
-    assert {"carphone-w128", "carphone-w256", "bikes-w256", "bigbuckbunny-w256"} <= names
+    assert {f"{clip}-w{width}" for clip in CLIPS for width in (128, 256, 512)} <= names
     total = sum(e.size_bytes for e in ENTRIES)
     assert total < 30 * 2**20  # "a few tens of MB at most"
+    widths = {e.name: resolve_source(e.name).config.hidden_features for e in ENTRIES}
+    assert all(widths[name] == int(name.rsplit("-w", 1)[1]) for name in names if "-w" in name)
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=[e.name for e in ENTRIES])
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
 def test_every_zoo_model_decodes_identically_on_torch_and_ort(entry):
     src = resolve_source(entry.name)
-    assert src.onnx_path is not None or entry.name == "carphone-tiny"
+    assert src.onnx_path is not None, f"{entry.name} ships no model.onnx"
     s = src.config.source
     grid = SpaceTimeGrid.build(s.width, s.height, s.frames, scale_s=0.5, scale_t=1.5).head(2)
     frames = {}
@@ -30,3 +44,30 @@ def test_every_zoo_model_decodes_identically_on_torch_and_ort(entry):
     same = np.mean(frames["torch"] == frames["ort"])
     assert same >= 0.999, f"{entry.name}: {same:.5f} of 8-bit values agree"
     assert frames["torch"].std() > 5  # a real picture, not a constant
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_card_registry_and_config_carry_the_same_three_metrics(entry):
+    card = read_card(entry.path / "README.md")
+    on_card = {kind: value for kind, value, _ in card.metrics}
+    assert sorted(on_card) == ["psnr_rgb", "psnr_y", "ssim"]
+    assert entry.metrics == on_card
+    recorded = training_metrics(resolve_source(entry.name).config.training)
+    assert recorded == on_card
+    assert card.library_name == "vinr-zoo" and card.license in ("other", "cc-by-3.0")
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_the_cards_eval_command_reproduces_its_numbers(entry, tmp_path):
+    text = (entry.path / "README.md").read_text(encoding="utf-8")
+    lines = re.findall(r"^vinr eval .*$", text, flags=re.M)
+    assert len(lines) == 1, "the card gives one `vinr eval` line to reproduce it"
+    argv = shlex.split(lines[0])[1:]
+    assert argv[1] == entry.name
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(app, [*argv, "--json", str(out), "-q", "--runtime", "ort"])
+    assert result.exit_code == 0, result.output
+    measured = json.loads(out.read_text())
+    assert measured["same_source_file"] is True
+    for kind, value in entry.metrics.items():
+        assert abs(measured[kind] - value) < TOLERANCE[kind], (kind, measured[kind], value)

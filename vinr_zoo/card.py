@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from vinr_zoo._atomic import atomic_path
@@ -9,12 +10,35 @@ from vinr_zoo.config import SineMLPConfig
 
 LIBRARY_NAME = "vinr-zoo"
 TAGS = ["vinr-zoo", "implicit-neural-representation", "siren", "video"]
-_METRIC_NAMES = {"psnr_rgb": "PSNR (RGB, training frames)", "psnr_y": "PSNR (Y)", "ssim": "SSIM"}
+_METRIC_NAMES = {
+    "psnr_rgb": "PSNR (RGB, training frames)",
+    "psnr_y": "PSNR (Y, BT.601 full range, training frames)",
+    "ssim": "SSIM (training frames)",
+}
+# config.json training.* key -> card / registry metric (the fit records them; `vinr eval` reproduces them)
+TRAINING_METRICS = {"final_psnr_rgb": "psnr_rgb", "final_psnr_y": "psnr_y", "final_ssim": "ssim"}
+
+
+def training_metrics(training: object) -> dict[str, float]:
+    """The metrics a fit recorded in config.json ``training`` (PSNR RGB, PSNR Y, SSIM — those present)."""
+    if not isinstance(training, dict):
+        return {}
+    return {
+        metric: float(training[key])
+        for key, metric in TRAINING_METRICS.items()
+        if isinstance(training.get(key), (int, float)) and not isinstance(training.get(key), bool)
+        and math.isfinite(training[key])
+    }  # fmt: skip
 
 
 def render_model_card(config: SineMLPConfig, metrics: dict[str, float], *, license: str = "other",
-                      model_name: str | None = None) -> str:  # fmt: skip
-    """The card's text: YAML metadata (via huggingface_hub's ModelCardData) and a plain body."""
+                      model_name: str | None = None, source_note: str | None = None,
+                      eval_command: str | None = None, model_ref: str = "MODEL") -> str:  # fmt: skip
+    """The card's text: YAML metadata (via huggingface_hub's ModelCardData) and a plain body.
+
+    ``source_note`` is a sentence about the source clip (origin, licence); ``eval_command`` the `vinr eval`
+    line that reproduces ``metrics``; ``model_ref`` what to pass to `vinr decode` (a folder, zoo name or repo id).
+    """
     from huggingface_hub import EvalResult, ModelCardData
 
     src = config.source
@@ -28,7 +52,7 @@ def render_model_card(config: SineMLPConfig, metrics: dict[str, float], *, licen
             dataset_name=dataset,
             metric_type=key,
             metric_name=_METRIC_NAMES.get(key, key),
-            metric_value=round(float(value), 3),
+            metric_value=round(float(value), 4 if key == "ssim" else 3),
         )
         for key, value in metrics.items()
     ]
@@ -54,8 +78,17 @@ def render_model_card(config: SineMLPConfig, metrics: dict[str, float], *, licen
         lines += [f"Source: {src.width}x{src.height}, {src.frames} frames at {src.fps:.3f} fps (sha256 `{src.sha256[:16]}…`).", ""]
     if metrics:
         lines += ["| metric | value |", "|---|---|"]
-        lines += [f"| {_METRIC_NAMES.get(k, k)} | {v:.3f} |" for k, v in metrics.items()]
+        lines += [f"| {_METRIC_NAMES.get(k, k)} | {v:.4f} |" if k == "ssim" else f"| {_METRIC_NAMES.get(k, k)} | {v:.3f} |"
+                  for k, v in metrics.items()]  # fmt: skip
         lines.append("")
+        lines += [
+            "Float output clamped to [0, 1], not rounded to 8 bits; definitions in `vinr_zoo/metrics.py`.",
+            "",
+        ]
+        if eval_command:
+            lines += ["Reproduce (PSNR within 0.05 dB, SSIM within 0.0005):", "", "```", eval_command, "```", ""]
+    if source_note:
+        lines += [source_note, ""]
     if t:
         lines += [
             "## Training",
@@ -70,7 +103,7 @@ def render_model_card(config: SineMLPConfig, metrics: dict[str, float], *, licen
         "## Use",
         "",
         "```",
-        "vinr decode MODEL -o out.mp4 --scale-s 2 --scale-t 2",
+        f"vinr decode {model_ref} -o out.mp4 --scale-s 2 --scale-t 2   # 2x the size, 2x the frames",
         "```",
         "",
     ]

@@ -183,9 +183,11 @@ def _fit(dist, video: str, output: Path, *, width, depth, omega_0, omega_t, step
             err=True,
         )
     command_line = "vinr " + shlex.join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("vinr") else None
+    # frames and size default to the ones recorded in config.json; --start is not recorded
+    eval_line = "vinr " + shlex.join(["eval", str(output), "--reference", video, *(["--start", str(start)] if start else [])])
     with _fit_progress(quiet or not dist.is_main, options) as on_step:
         result = fit_video(clip, options, output, resume=resume, overwrite=overwrite, callback=on_step,
-                           command=command_line, dist=dist)  # fmt: skip
+                           command=command_line, eval_command=eval_line, dist=dist)  # fmt: skip
     if dist.is_main:
         typer.echo(
             f"wrote {result.model_dir}  steps {result.steps}  {result.wall_time_s:.1f} s  "
@@ -451,21 +453,23 @@ def list_models(
         str | None, typer.Option("--hub", metavar="AUTHOR", help="Also list AUTHOR's vinr-zoo models on the Hub.")
     ] = None,
 ) -> None:
-    """List the embedded zoo (name, parameters, source clip, PSNR, size on disk) and, with --hub, Hub models."""
+    """List the embedded zoo (name, parameters, source clip, PSNR, SSIM, size on disk) and, with --hub, Hub models."""
     from vinr_zoo.hub import human_size, list_hub_models
     from vinr_zoo.zoo import list_zoo
 
     entries = list_zoo()
     if entries:
-        rows = [("NAME", "PARAMS", "SOURCE", "PSNR", "SIZE")] + [
+        rows = [("NAME", "PARAMS", "SOURCE", "PSNR", "SSIM", "SIZE")] + [
             (e.name, f"{e.params:,}", e.source or "-",
-             f"{e.metrics['psnr_rgb']:.2f} dB" if "psnr_rgb" in e.metrics else "-", human_size(e.size_bytes))
+             f"{e.metrics['psnr_rgb']:.2f} dB" if "psnr_rgb" in e.metrics else "-",
+             f"{e.metrics['ssim']:.4f}" if "ssim" in e.metrics else "-", human_size(e.size_bytes))
             for e in entries
         ]  # fmt: skip
-        widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
-            typer.echo("  ".join(cell.rjust(w) if i in (1, 3, 4) else cell.ljust(w)
+            typer.echo("  ".join(cell.rjust(w) if i in (1, 3, 4, 5) else cell.ljust(w)
                                  for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip())  # fmt: skip
+        typer.echo("PSNR: RGB, SSIM: mean over frames, both on the training frames (vinr info NAME for the card)")
     else:
         typer.echo("the embedded zoo is empty (no checkpoints installed)")
     if hub is None:
@@ -492,6 +496,7 @@ def info(
     """Show a model's config, model-card metrics and files."""
     import json
 
+    from vinr_zoo.card import training_metrics
     from vinr_zoo.hub import human_size, model_details
 
     d = model_details(model, revision=revision)
@@ -517,8 +522,10 @@ def info(
         typer.echo(f"source: {s.name or '?'}, {s.width}x{s.height}, {s.frames} frames @ {s.fps:.3f} fps")
     t = c.training
     if t:
-        final = t.get("final_psnr_rgb")
-        psnr = f", final PSNR {final:.2f} dB (RGB)" if isinstance(final, (int, float)) else ""
+        m = training_metrics(t)
+        psnr = f", final PSNR {m['psnr_rgb']:.2f} dB (RGB)" if "psnr_rgb" in m else ""
+        psnr += f", {m['psnr_y']:.2f} dB (Y)" if "psnr_y" in m else ""
+        psnr += f", SSIM {m['ssim']:.4f}" if "ssim" in m else ""
         typer.echo(f"training: {t.get('steps', '?')} steps, {t.get('wall_time_s', '?')} s, "
                    f"losses {', '.join(t.get('losses') or []) or '?'}{psnr}")  # fmt: skip
     if card is None:

