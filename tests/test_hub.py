@@ -123,6 +123,7 @@ def test_push_to_branch_leaves_main(hub, alice, repo, tmp_path):
     assert vhub.pull(repo, cache_dir=tmp_path / "c").commit == main.commit
     on_dev = vhub.pull(f"{repo}@dev", cache_dir=tmp_path / "c")
     assert on_dev.commit == dev_commit and same_weights(weights(on_dev.path), weights(tmp_path / "b"))
+    assert f"vinr decode {repo}@dev -o out.mp4" in (on_dev.path / "README.md").read_text()  # the card names the branch
 
 
 def test_model_api_push_to_hub_and_from_pretrained(hub, alice, repo, tmp_path):
