@@ -7,9 +7,11 @@ the same recipe (defaults, 800 steps), so the widths compare at equal steps. The
 
 1. `vinr_zoo.export.onnx.export_onnx` writes model.onnx (checked and validated in ONNX Runtime);
 2. the card is written again with the clip's licence and the `vinr eval` line that reproduces it;
-3. `vinr_zoo.zoo.register` hashes the folder into checkpoints/registry.json;
-4. `vinr_zoo.evaluate.evaluate_model` scores the model through ONNX Runtime against the clip and the script
-   fails if PSNR RGB or Y differs from the card by 0.05 dB or more (or SSIM by 0.0005).
+3. `vinr_zoo.evaluate.evaluate_model` scores the model through ONNX Runtime against the clip and the script
+   stops if PSNR RGB or Y differs from the card by 0.05 dB or more (or SSIM by 0.0005);
+4. `vinr_zoo.zoo.register` hashes the folder into checkpoints/registry.json.
+
+A new model: add a `ZooModel` to `_models()` and run ``--only NAME``.
 
 Writes results/zoo.{json,png} (PSNR and SSIM against parameters, one line per clip) and prints a table for
 README. Fit wall times depend on what else the machine runs: the one-minute load average before and after
@@ -125,13 +127,15 @@ def finish(model: ZooModel) -> dict:
     eval_line = f"vinr eval {model.name} --reference sample:{clip.sample}"
     write_model_card(folder, net.config, metrics, license=clip.license, source_note=clip.note,
                      model_name=model.name, eval_command=eval_line, model_ref=model.name)  # fmt: skip
-    entry = register(folder, description=model.description)
-    report = evaluate_model(model.name, f"sample:{clip.sample}", runtime="ort")
+    report = evaluate_model(folder, f"sample:{clip.sample}", runtime="ort")  # checked before it is registered
     measured = {"psnr_rgb": report.scores.psnr_rgb, "psnr_y": report.scores.psnr_y, "ssim": report.scores.ssim}
     tolerance = {"psnr_rgb": 0.05, "psnr_y": 0.05, "ssim": 5e-4}
+    if sorted(metrics) != sorted(tolerance):
+        sys.exit(f"build_zoo: {model.name}: the fit recorded {sorted(metrics)}; install the metrics extra for SSIM")
     for key, value in metrics.items():
         if abs(measured[key] - value) >= tolerance[key]:
             sys.exit(f"build_zoo: {model.name}: vinr eval measures {key} {measured[key]:.4f}, the card says {value}")
+    entry = register(folder, description=model.description)
     t = net.config.training
     return {
         "name": model.name, "clip": model.clip, "width": net.config.hidden_features, "params": entry.params,

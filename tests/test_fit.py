@@ -162,3 +162,23 @@ def test_bf16_keeps_the_first_layer_in_fp32():
     m.layers[1].register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
     out = _forward(m, torch.rand(8, 3), "bf16")
     assert seen == [torch.float32, torch.bfloat16] and out.dtype == torch.float32
+
+
+def test_without_pytorch_msssim_the_fit_records_and_cards_psnr_only(tmp_path, monkeypatch):
+    import vinr_zoo.fit as fit_module
+    from vinr_zoo.hub import read_card
+
+    monkeypatch.setattr(fit_module, "ssim_available", lambda: False)
+    out = fit_video(carphone_small(4), _opts(steps=5), tmp_path / "m").model_dir
+    training = json.loads((out / "config.json").read_text())["training"]
+    assert "final_ssim" not in training and isinstance(training["final_psnr_y"], float)
+    assert sorted(kind for kind, _, _ in read_card(out / "README.md").metrics) == ["psnr_rgb", "psnr_y"]
+
+
+def test_training_metrics_keep_only_finite_numbers():
+    from vinr_zoo.card import training_metrics
+
+    assert training_metrics({"final_psnr_rgb": 10**400, "final_psnr_y": None, "final_ssim": True}) == {}
+    assert training_metrics({"final_psnr_rgb": 31, "final_ssim": 0.5, "final_psnr_y": float("inf")}) == {
+        "psnr_rgb": 31.0, "ssim": 0.5}
+    assert training_metrics("not a dict") == {}

@@ -340,3 +340,24 @@ def test_server_commit_ids_are_content_hashes(hub, alice, repo, tmp_path):
     b = vhub.push(tiny_model(2, tmp_path / "b"), repo)
     history = [c.commit_id for c in HfApi().list_repo_commits(repo)]
     assert history[:2] == [b.commit, a.commit] and len(set(history)) == len(history)
+
+
+def test_retarget_commands_replaces_only_the_model_argument():
+    card = "\n".join([
+        "vinr decode runs/a -o out.mp4 --scale-s 2",
+        "vinr eval 'my dir/m' --reference sample:carphone",
+        'vinr eval "my dir/m" -r x.mp4',
+        "vinr eval stvsr clip.mp4 --scale-s 2",
+        "vinr decode -o first.mp4 runs/a",
+        "  vinr decode indented -o x.mp4",
+        "see vinr decode prose -o x",
+    ])  # fmt: skip
+    assert vhub.retarget_commands(card, "alice/m@dev").splitlines() == [
+        "vinr decode alice/m@dev -o out.mp4 --scale-s 2",
+        "vinr eval alice/m@dev --reference sample:carphone",
+        "vinr eval alice/m@dev -r x.mp4",
+        "vinr eval stvsr clip.mp4 --scale-s 2",
+        "vinr decode -o first.mp4 runs/a",
+        "  vinr decode indented -o x.mp4",
+        "see vinr decode prose -o x",
+    ]  # fmt: skip

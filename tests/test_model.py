@@ -95,6 +95,24 @@ def test_missing_extra_and_misshaped_tensors_are_named(tmp_path):
         SineMLP.from_pretrained(d)
 
 
+def test_a_config_asking_for_many_more_layers_gives_a_short_message_in_layer_order(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    d = _saved(tmp_path)
+    config = json.loads((d / CONFIG_NAME).read_text())
+    config["hidden_layers"] = 40
+    (d / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError) as info:
+        SineMLP.from_pretrained(d)
+    text = str(info.value)
+    first = "layers.2.linear.bias" if "layers.2.linear.bias" in text else "layers.3.linear.bias"
+    assert f"missing {first}" in text and "in all)" in text and len(text) < 400, text
+    state = load_file(d / WEIGHTS_NAME)
+    save_file({**state, "layers.².linear.weight": torch.zeros(1)}, d / WEIGHTS_NAME)  # a digit only to Unicode
+    with pytest.raises(ModelLoadError, match="unexpected"):
+        SineMLP.from_pretrained(d)
+
+
 def test_truncated_and_garbage_weights(tmp_path):
     d = _saved(tmp_path)
     data = (d / WEIGHTS_NAME).read_bytes()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
+import shlex
 from pathlib import Path
 
 from vinr_zoo._atomic import atomic_path
-from vinr_zoo.config import SineMLPConfig
+from vinr_zoo.config import SineMLPConfig, finite_number
 
 LIBRARY_NAME = "vinr-zoo"
 TAGS = ["vinr-zoo", "implicit-neural-representation", "siren", "video"]
@@ -23,12 +23,7 @@ def training_metrics(training: object) -> dict[str, float]:
     """The metrics a fit recorded in config.json ``training`` (PSNR RGB, PSNR Y, SSIM — those present)."""
     if not isinstance(training, dict):
         return {}
-    return {
-        metric: float(training[key])
-        for key, metric in TRAINING_METRICS.items()
-        if isinstance(training.get(key), (int, float)) and not isinstance(training.get(key), bool)
-        and math.isfinite(training[key])
-    }  # fmt: skip
+    return {metric: float(training[key]) for key, metric in TRAINING_METRICS.items() if finite_number(training.get(key))}
 
 
 def render_model_card(config: SineMLPConfig, metrics: dict[str, float], *, license: str = "other",
@@ -103,7 +98,7 @@ def render_model_card(config: SineMLPConfig, metrics: dict[str, float], *, licen
         "## Use",
         "",
         "```",
-        f"vinr decode {model_ref} -o out.mp4 --scale-s 2 --scale-t 2   # 2x the size, 2x the frames",
+        f"vinr decode {shlex.quote(model_ref)} -o out.mp4 --scale-s 2 --scale-t 2   # 2x the size, 2x the frames",
         "```",
         "",
     ]

@@ -39,7 +39,7 @@ class SourceVideo:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1 or value > 1_000_000:
                 raise ConfigError(f"config.json: source.{key} must be an integer in [1, 1e6], got {_show(value)}")
-        if not _finite_number(self.fps) or self.fps <= 0:
+        if not finite_number(self.fps) or self.fps <= 0:
             raise ConfigError(f"config.json: source.fps must be a positive number, got {_show(self.fps)}")
         if not isinstance(self.name, str) or not isinstance(self.sha256, str):
             raise ConfigError("config.json: source.name and source.sha256 must be strings")
@@ -83,7 +83,7 @@ class SineMLPConfig:
         _check_int("hidden_layers", self.hidden_layers, 1, MAX_HIDDEN_LAYERS)
         for key in ("first_omega_0", "hidden_omega_0", "time_omega_0"):
             value = getattr(self, key)
-            if not _finite_number(value) or not 0 < value <= MAX_OMEGA:
+            if not finite_number(value) or not 0 < value <= MAX_OMEGA:
                 raise ConfigError(f"config.json: {key} must be a finite number in (0, {MAX_OMEGA:g}], got {_show(value)}")
         if self.source is not None:
             if not isinstance(self.source, SourceVideo):
@@ -150,7 +150,8 @@ class SineMLPConfig:
         return cls.from_dict(data)
 
 
-def _finite_number(value: Any) -> bool:
+def finite_number(value: Any) -> bool:
+    """A JSON number (not a bool) that is finite as a float."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
     try:

@@ -37,7 +37,7 @@ from vinr_zoo.config import SineMLPConfig
 from vinr_zoo.coords import SpaceTimeGrid, frame_instant_to_t, pixel_centres
 from vinr_zoo.distributed import SINGLE, DistContext, DistributedError
 from vinr_zoo.errors import OutputExistsError, VinrError
-from vinr_zoo.metrics import ScoreAccumulator, Scores, mse_to_psnr, ssim_available, to_unit
+from vinr_zoo.metrics import ScoreAccumulator, Scores, json_number, mse_to_psnr, ssim_available, to_unit
 from vinr_zoo.model import WEIGHTS_NAME, SineMLP, load_weights
 from vinr_zoo.video import Video
 
@@ -228,8 +228,8 @@ def fit_video(
 ) -> FitResult:
     """Fit ``video`` and write a model directory at ``output`` (atomically, at the end).
 
-    ``command`` (the fit command line) and ``eval_command`` (the `vinr eval` line that reproduces the
-    recorded metrics) go into config.json and the model card when given.
+    ``command`` (the fit command line, recorded in config.json and on the card) and ``eval_command`` (the
+    `vinr eval` line that reproduces the recorded metrics, on the card) are optional.
 
     ``dist``: this process's place in a torchrun job (`vinr_zoo.distributed.process_group`); every rank
     calls this with the same arguments, ``batch_size`` stays the global batch, rank 0 writes the files.
@@ -316,9 +316,10 @@ def fit_video(
         "precision": options.resolved_precision(),
         "seed": options.seed,
         "losses": _loss_names(options),
-        "final_psnr_rgb": round(final_psnr, 3),
-        "final_psnr_y": round(scores.psnr_y, 3),
-        **({"final_ssim": round(scores.ssim, 4)} if scores.ssim is not None else {}),
+        # a perfect fit has an infinite PSNR: JSON null (not the non-standard Infinity), left off the card
+        "final_psnr_rgb": json_number(final_psnr, 3),
+        "final_psnr_y": json_number(scores.psnr_y, 3),
+        **({"final_ssim": json_number(scores.ssim, 4)} if scores.ssim is not None else {}),
         "device": _hardware(device),
         **({"processes": dist.world_size} if dist.enabled else {}),
         "vinr_zoo": _version(),

@@ -329,7 +329,7 @@ def push(
     return PushResult(repo_id, branch, info.oid, info.commit_url, sorted(names + ["README.md"]))
 
 
-_COMMAND_LINE = re.compile(r"^(vinr (?:decode|eval)) (?!stvsr\b)(\"[^\"\n]*\"|'[^'\n]*'|\S+)", re.M)
+_COMMAND_LINE = re.compile(r"^(vinr (?:decode|eval)) (?!stvsr\b|-)(\"[^\"\n]*\"|'[^'\n]*'|\S+)", re.M)
 
 
 def retarget_commands(card: str, model: str) -> str:

@@ -17,7 +17,7 @@ numbers are reproducible.
 
 from __future__ import annotations
 
-import importlib.util
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -81,9 +81,14 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(rgb, np.float64) @ LUMA_BT601
 
 
+@functools.cache
 def ssim_available() -> bool:
-    """Whether the optional SSIM dependency (pytorch-msssim, extra ``metrics``) is installed."""
-    return importlib.util.find_spec("pytorch_msssim") is not None
+    """Whether the optional SSIM dependency (pytorch-msssim, extra ``metrics``) is installed and imports."""
+    try:
+        import pytorch_msssim  # noqa: F401
+    except Exception:  # absent, or installed but broken: SSIM is then left out rather than failing a fit
+        return False
+    return True
 
 
 def ssim_frame(a: np.ndarray, b: np.ndarray) -> float | None:

@@ -235,4 +235,4 @@ def _some(names: list[str], shown: int = 4) -> str:
 
 def _layer_order(name: str) -> list:
     """``layers.3.linear.weight`` before ``layers.10.linear.weight``."""
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in name.split(".")]
+    return [(0, int(p), "") if p.isascii() and p.isdigit() else (1, 0, p) for p in name.split(".")]
