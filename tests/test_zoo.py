@@ -206,3 +206,16 @@ print(json.dumps({{"modules": mods, "root": str(checkpoints_root()), "hub_import
     for name, sha in entry.files.items():
         assert zoo.file_sha256(tmp_path / "pulled" / name) == sha
     np.testing.assert_array_equal(np.load(tmp_path / "frames.npy"), np.load(decode(NAME, tmp_path / "ref.npy").path))
+
+
+def test_list_models_filters_with_a_shell_pattern_like_timm():
+    import vinr_zoo
+
+    assert vinr_zoo.list_models("bikes-*") == ["bikes-w128", "bikes-w256", "bikes-w512"]
+    assert vinr_zoo.list_models() == [e.name for e in zoo.list_zoo()] and vinr_zoo.list_models("x*") == []
+    listed = CliRunner().invoke(app, ["list", "*-w512"])
+    assert listed.exit_code == 0, listed.output
+    names = [line.split()[0] for line in listed.stdout.splitlines()[1:] if line.split() and "-w" in line.split()[0]]
+    assert names == ["bigbuckbunny-w512", "bikes-w512", "carphone-w512"]
+    none = CliRunner().invoke(app, ["list", "nothing*"])
+    assert none.exit_code == 0 and "no embedded model matches 'nothing*'" in none.stdout

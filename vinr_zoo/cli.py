@@ -6,6 +6,7 @@ Every `VinrError` becomes one line on stderr and exit code 1 (``--debug`` shows 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import functools
 import math
 import shlex
@@ -449,6 +450,7 @@ def push(
 
 @command("list")
 def list_models(
+    pattern: Annotated[str, typer.Argument(help="Only embedded models whose name matches this shell pattern, e.g. 'bikes-*'.")] = "*",
     hub: Annotated[
         str | None, typer.Option("--hub", metavar="AUTHOR", help="Also list AUTHOR's vinr-zoo models on the Hub.")
     ] = None,
@@ -457,7 +459,7 @@ def list_models(
     from vinr_zoo.hub import human_size, list_hub_models
     from vinr_zoo.zoo import list_zoo
 
-    entries = list_zoo()
+    entries = [e for e in list_zoo() if fnmatch.fnmatchcase(e.name, pattern)]
     if entries:
         rows = [("NAME", "PARAMS", "SOURCE", "PSNR", "SSIM", "SIZE")] + [
             (e.name, f"{e.params:,}", e.source or "-",
@@ -471,7 +473,8 @@ def list_models(
                                  for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip())  # fmt: skip
         typer.echo("PSNR: RGB, SSIM: mean over frames, both on the training frames (vinr info NAME for the card)")
     else:
-        typer.echo("the embedded zoo is empty (no checkpoints installed)")
+        typer.echo("the embedded zoo is empty (no checkpoints installed)" if pattern == "*"
+                   else f"no embedded model matches {pattern!r} (vinr list shows them all)")  # fmt: skip
     if hub is None:
         return
     models = list_hub_models(hub)

@@ -194,7 +194,8 @@ class SpaceTimeGrid:
         )
 
     def coords(self, start: int, stop: int, axes=None) -> torch.Tensor:
-        """Coordinates of flat output indices ``[start, stop)`` in (t, y, x) order, ``[n, 3]`` float32."""
+        """Coordinates of flat output indices ``[start, stop)``: ``[n, 3]`` float32, columns (x, y, t), rows in
+        output order (frame by frame, each row of a frame left to right)."""
         xs, ys, ts = axes if axes is not None else self._axes()
         idx = torch.arange(start, stop, dtype=torch.int64)
         ppf = self.pixels_per_frame

@@ -12,6 +12,7 @@ Adding a model: write its directory under ``checkpoints/`` (``vinr fit ... -o ch
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -139,6 +140,12 @@ def _entry(path: Path, name: str, raw: Any, root: Path) -> ZooEntry:
 
 def list_zoo() -> list[ZooEntry]:
     return sorted(load_registry().values(), key=lambda e: e.name)
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Names of the embedded models matching a shell-style ``pattern`` (``"carphone-*"``), like
+    ``timm.list_models``; each loads with ``SineMLP.from_pretrained(name)``."""
+    return [e.name for e in list_zoo() if fnmatch.fnmatchcase(e.name, pattern)]
 
 
 def get_entry(name: str) -> ZooEntry | None:
