@@ -51,11 +51,15 @@ def test_registry_matches_the_shipped_model_directories():
     assert zoo.checkpoints_root() == ROOT / "checkpoints"
     for entry in entries.values():
         assert set(entry.files) >= {"config.json", "model.safetensors", "README.md"}
+        assert set(entry.sizes) == set(entry.files), entry.name
         for name, sha in entry.files.items():
             assert zoo.file_sha256(entry.path / name) == sha, f"{entry.name}/{name}: re-run zoo.register"
+            assert (entry.path / name).stat().st_size == entry.sizes[name], f"{entry.name}/{name}: size"
+        assert entry.size_bytes == sum(entry.sizes.values())
         model = SineMLP.from_pretrained(entry.path)
         assert model.num_params == entry.params
         assert entry.metrics["psnr_rgb"] == model.config.training["final_psnr_rgb"]
+        assert set(entry.metrics) == {"psnr_rgb", "psnr_y", "ssim"}
         assert read_card(entry.path / "README.md").library_name == "vinr-zoo"
 
 
@@ -99,6 +103,9 @@ def test_a_damaged_embedded_model_fails_its_sha256_check(zoo_copy, tmp_path):
     assert f"embedded model {NAME}: model.safetensors has sha256" in line and "reinstall" in line
     with pytest.raises(ModelLoadError, match="sha256"):
         decode(NAME, tmp_path / "x.npy")
+    weights.write_bytes(bytes(data[:-4]))  # truncated: the size check names it before any hashing
+    line = one_error_line(CliRunner().invoke(app, ["pull", NAME]))
+    assert f"model.safetensors has {len(data) - 4:,} bytes, the registry expects {len(data):,}" in line
     weights.unlink()
     with pytest.raises(ModelLoadError, match="missing"):
         SineMLP.from_pretrained(NAME)
@@ -106,7 +113,8 @@ def test_a_damaged_embedded_model_fails_its_sha256_check(zoo_copy, tmp_path):
 
 def test_registry_refuses_entries_outside_the_checkpoints_folder(tmp_path):
     sha = "0" * 64
-    for bad in ({"dir": "../elsewhere"}, {"dir": "/abs"}, {"files": {"config.json": "xyz"}}, {"files": {}}):
+    bad_sizes = ({"sizes": {"other.bin": 1}}, {"sizes": {"config.json": -1}}, {"sizes": {"config.json": True}}, {"sizes": [1]})
+    for bad in ({"dir": "../elsewhere"}, {"dir": "/abs"}, {"files": {"config.json": "xyz"}}, {"files": {}}, *bad_sizes):
         entry = {"dir": "ok", "files": {"config.json": sha, "model.safetensors": sha}, **bad}
         (tmp_path / "registry.json").write_text(json.dumps({"schema_version": 1, "models": {"m": entry}}))
         with pytest.raises(ModelLoadError, match="registry.json"):

@@ -44,6 +44,7 @@ class ZooEntry:
     metrics: dict[str, float] = field(default_factory=dict)
     description: str = ""
     root: Path | None = field(default=None, repr=False, compare=False)
+    sizes: dict[str, int] = field(default_factory=dict)  # file name -> bytes (checked before hashing)
 
     @property
     def path(self) -> Path:
@@ -131,10 +132,15 @@ def _entry(path: Path, name: str, raw: Any, root: Path) -> ZooEntry:
     metrics = raw.get("metrics") or {}
     if not isinstance(metrics, dict):
         raise ModelLoadError(f"{path}: entry {name} has non-object metrics")
+    sizes = raw.get("sizes") or {}
+    if not isinstance(sizes, dict) or not all(
+        k in files and isinstance(v, int) and not isinstance(v, bool) and v >= 0 for k, v in sizes.items()
+    ):
+        raise ModelLoadError(f"{path}: entry {name} needs 'sizes': {{listed file name: bytes}}")
     return ZooEntry(
         name=name, dir=folder, files=dict(files), params=int(raw.get("params", 0)), source=str(raw.get("source", "")),
         metrics={str(k): float(v) for k, v in metrics.items()}, description=str(raw.get("description", "")),
-        root=root,
+        root=root, sizes=dict(sizes),
     )  # fmt: skip
 
 
@@ -164,11 +170,17 @@ def file_sha256(path: Path) -> str:
 
 
 def verified_path(entry: ZooEntry) -> Path:
-    """The entry's folder, after checking every registered file against its sha256."""
+    """The entry's folder, after checking every registered file against its size and sha256."""
     for name, expected in sorted(entry.files.items()):
         path = entry.path / name
         if not path.is_file():
             raise ModelLoadError(f"embedded model {entry.name}: {path} is missing (the installation is incomplete)")
+        size = path.stat().st_size
+        if name in entry.sizes and size != entry.sizes[name]:
+            raise ModelLoadError(
+                f"embedded model {entry.name}: {name} has {size:,} bytes, the registry expects {entry.sizes[name]:,} "
+                "(the installed file is damaged or was changed; reinstall vinr-zoo)"
+            )
         actual = file_sha256(path)
         if actual != expected:
             raise ModelLoadError(
@@ -197,18 +209,19 @@ def register(
     if not NAME_RE.match(name) or not NAME_RE.match(model_dir.name):
         raise VinrError(f"{name!r} is not a valid zoo name (lower case, digits, '.', '_', '-'; no '/')")
     config = SineMLP.from_pretrained(model_dir).config
-    files = {
-        p.name: file_sha256(p)
-        for p in sorted(model_dir.iterdir())
+    paths = [
+        p for p in sorted(model_dir.iterdir())
         if p.is_file() and not p.name.startswith(".") and not p.name.endswith((".engine", ".engine.json"))
-    }
+    ]  # fmt: skip
+    files = {p.name: file_sha256(p) for p in paths}
+    sizes = {p.name: p.stat().st_size for p in paths}
     src = config.source
     source = ""
     if src is not None:
         clip = Path(src.name).stem if src.name else "video"
         source = f"{clip} {src.width}x{src.height}x{src.frames}"
     metrics = training_metrics(config.training)
-    entry = ZooEntry(name, model_dir.name, files, config.num_params, source, metrics, description, root)
+    entry = ZooEntry(name, model_dir.name, files, config.num_params, source, metrics, description, root, sizes)
     path = root / REGISTRY_NAME
     data = {"schema_version": REGISTRY_VERSION, "models": {}}
     if path.is_file():
