@@ -19,6 +19,11 @@ _METRIC_NAMES = {
 TRAINING_METRICS = {"final_psnr_rgb": "psnr_rgb", "final_psnr_y": "psnr_y", "final_ssim": "ssim"}
 
 
+def metric_digits(key: str) -> int:
+    """Decimals a metric is published with: SSIM 4, PSNR (dB) 3."""
+    return 4 if key == "ssim" else 3
+
+
 def training_metrics(training: object) -> dict[str, float]:
     """The metrics a fit recorded in config.json ``training`` (PSNR RGB, PSNR Y, SSIM — those present)."""
     if not isinstance(training, dict):
@@ -47,7 +52,7 @@ def render_model_card(config: SineMLPConfig, metrics: dict[str, float], *, licen
             dataset_name=dataset,
             metric_type=key,
             metric_name=_METRIC_NAMES.get(key, key),
-            metric_value=round(float(value), 4 if key == "ssim" else 3),
+            metric_value=round(float(value), metric_digits(key)),
         )
         for key, value in metrics.items()
     ]
@@ -73,8 +78,7 @@ def render_model_card(config: SineMLPConfig, metrics: dict[str, float], *, licen
         lines += [f"Source: {src.width}x{src.height}, {src.frames} frames at {src.fps:.3f} fps (sha256 `{src.sha256[:16]}…`).", ""]
     if metrics:
         lines += ["| metric | value |", "|---|---|"]
-        lines += [f"| {_METRIC_NAMES.get(k, k)} | {v:.4f} |" if k == "ssim" else f"| {_METRIC_NAMES.get(k, k)} | {v:.3f} |"
-                  for k, v in metrics.items()]  # fmt: skip
+        lines += [f"| {_METRIC_NAMES.get(k, k)} | {v:.{metric_digits(k)}f} |" for k, v in metrics.items()]
         lines.append("")
         lines += [
             "Float output clamped to [0, 1], not rounded to 8 bits; definitions in `vinr_zoo/metrics.py`.",

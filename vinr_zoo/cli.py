@@ -6,7 +6,6 @@ Every `VinrError` becomes one line on stderr and exit code 1 (``--debug`` shows 
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import functools
 import math
 import shlex
@@ -459,7 +458,7 @@ def list_models(
     from vinr_zoo.hub import human_size, list_hub_models
     from vinr_zoo.zoo import list_zoo
 
-    entries = [e for e in list_zoo() if fnmatch.fnmatchcase(e.name, pattern)]
+    entries = list_zoo(pattern)
     if entries:
         rows = [("NAME", "PARAMS", "SOURCE", "PSNR", "SSIM", "SIZE")] + [
             (e.name, f"{e.params:,}", e.source or "-",

@@ -357,7 +357,7 @@ def render_card(readme: Path | None, config: SineMLPConfig, *, model_name: str |
     """
     from huggingface_hub import EvalResult, ModelCard
 
-    from vinr_zoo.card import render_model_card
+    from vinr_zoo.card import metric_digits, render_model_card
 
     metrics = _config_metrics(config)
     if readme is None or not readme.is_file():
@@ -376,7 +376,7 @@ def render_card(readme: Path | None, config: SineMLPConfig, *, model_name: str |
         data.model_name = data.model_name or model_name or clip
         data.eval_results = [
             EvalResult(task_type="video-reconstruction", task_name="Video reconstruction", dataset_type=clip,
-                       dataset_name=clip, metric_type=key, metric_value=round(value, 4 if key == "ssim" else 3))  # fmt: skip
+                       dataset_name=clip, metric_type=key, metric_value=round(value, metric_digits(key)))  # fmt: skip
             for key, value in metrics.items()
         ]
     return card.content

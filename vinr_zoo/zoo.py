@@ -144,14 +144,15 @@ def _entry(path: Path, name: str, raw: Any, root: Path) -> ZooEntry:
     )  # fmt: skip
 
 
-def list_zoo() -> list[ZooEntry]:
-    return sorted(load_registry().values(), key=lambda e: e.name)
+def list_zoo(pattern: str = "*") -> list[ZooEntry]:
+    """The embedded models whose name matches the shell-style ``pattern``, sorted by name."""
+    return sorted((e for e in load_registry().values() if fnmatch.fnmatchcase(e.name, pattern)), key=lambda e: e.name)
 
 
 def list_models(pattern: str = "*") -> list[str]:
     """Names of the embedded models matching a shell-style ``pattern`` (``"carphone-*"``), like
     ``timm.list_models``; each loads with ``SineMLP.from_pretrained(name)``."""
-    return [e.name for e in list_zoo() if fnmatch.fnmatchcase(e.name, pattern)]
+    return [e.name for e in list_zoo(pattern)]
 
 
 def get_entry(name: str) -> ZooEntry | None:
