@@ -9,7 +9,7 @@ the same recipe (defaults, 800 steps), so the widths compare at equal steps. The
 2. the card is written again with the clip's licence and the `vinr eval` line that reproduces it;
 3. `vinr_zoo.evaluate.evaluate_model` scores the model through ONNX Runtime against the clip and the script
    stops if PSNR RGB or Y differs from the card by 0.05 dB or more (or SSIM by 0.0005);
-4. `vinr_zoo.zoo.register` hashes the folder into checkpoints/registry.json.
+4. `vinr_zoo.publish.register_zoo_model` hashes the folder into checkpoints/registry.json.
 
 A new model: add a `ZooModel` to `_models()` and run ``--only NAME``.
 
@@ -34,11 +34,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, plot_path, save, table  # noqa: E402
 
-from vinr_zoo.card import training_metrics, write_model_card  # noqa: E402
+from vinr_zoo.cards import training_metrics, write_model_card  # noqa: E402
 from vinr_zoo.evaluate import evaluate_model  # noqa: E402
 from vinr_zoo.export.onnx import export_onnx  # noqa: E402
-from vinr_zoo.model import SineMLP  # noqa: E402
-from vinr_zoo.zoo import register  # noqa: E402
+from vinr_zoo.models import SineMLP  # noqa: E402
+from vinr_zoo.publish import register_zoo_model as register  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKPOINTS = REPO / "checkpoints"

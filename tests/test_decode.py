@@ -6,7 +6,7 @@ from vinr_zoo.decode import decode, render, resolve_source, to_uint8
 from vinr_zoo.errors import GridError, ModelLoadError
 from vinr_zoo.fit import measure_psnr
 from vinr_zoo.metrics import psnr
-from vinr_zoo.model import SineMLP
+from vinr_zoo.models import SineMLP
 from vinr_zoo.runtimes import backend_class
 from vinr_zoo.video import read_video
 
@@ -32,6 +32,37 @@ def test_any_scale_output_shape_fps_and_frame_limit(tmp_path):
     assert sorted(p.name for p in (tmp_path / "few").iterdir()) == [f"frame_{i:06d}.png" for i in range(3)]
     assert read_video(tmp_path / "few").frames.shape == (3, 30, 40, 3)
 
+
+
+def test_written_mp4_has_the_frame_count_fps_and_timestamps_read_back_with_pyav(tmp_path):
+    """`vinr decode --scale-t 2.5` of an 8-frame 29.97 fps model: 18 frames at 74.925 fps, frame j at j / fps."""
+    from fractions import Fraction
+
+    import av
+    from typer.testing import CliRunner
+
+    from vinr_zoo.cli import app
+
+    d = tiny_model_dir()
+    source_fps = SineMLP.from_pretrained(d).config.source.fps
+    assert source_fps == pytest.approx(30000 / 1001)  # carphone is NTSC: 29.97 fps
+    out = tmp_path / "up.mp4"
+    res = CliRunner().invoke(app, ["decode", str(d), "-o", str(out), "--scale-t", "2.5", "-q"])
+    assert res.exit_code == 0, res.output
+    fps = Fraction(75000, 1001)  # 29.97 x 2.5 = 74.925
+    frames = 18  # floor((8 - 1) * 2.5) + 1
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.name, stream.width, stream.height) == ("h264", 88, 72)
+        assert stream.average_rate == fps, stream.average_rate
+        assert stream.frames == frames  # the container's own count
+        decoded = list(container.decode(stream))
+    assert len(decoded) == frames
+    times = [f.pts * f.time_base for f in decoded]  # exact Fractions
+    assert times == sorted(times) and times[0] == 0, times
+    for j, t in enumerate(times):  # each frame at j / fps, within the container's clock resolution
+        assert abs(t - j / fps) <= decoded[0].time_base, (j, t, j / fps)
+    assert {f.to_ndarray(format="rgb24").shape for f in decoded} == {(72, 88, 3)}
 
 def test_integer_scale_t_frames_equal_source_frame_renders(tmp_path):
     d = tiny_model_dir()

@@ -1,4 +1,4 @@
-"""torchrun (issue #9): real 2-process jobs (gloo, CPU, one thread each) for fit, resume and sharded decode.
+"""torchrun: real 2-process jobs (gloo, CPU, one thread each) for fit, resume and sharded decode.
 
 A 2-process fit is not bit-equal to a 1-process fit with the same total batch (each rank draws its own
 pixels), so they are compared by final PSNR. Measured on this clip (300 steps, batch 4,096, 2-vCPU Xeon):
@@ -30,7 +30,7 @@ from vinr_zoo.decode import decode
 from vinr_zoo.distributed import SINGLE, DistributedError, from_env, shard_range
 from vinr_zoo.errors import VideoError
 from vinr_zoo.fit import CHECKPOINT_NAME, FitOptions, fit_video, measure_psnr
-from vinr_zoo.model import SineMLP
+from vinr_zoo.models import SineMLP
 from vinr_zoo.video import VideoWriter, join_videos, read_video, sample_clip, write_video
 
 PSNR_TOLERANCE_DB = 0.5
@@ -116,6 +116,32 @@ def test_an_interrupted_two_process_fit_resumes_bit_exactly(two_process_fit, tmp
     got, want = load_file(str(out / "model.safetensors")), load_file(str(reference / "model.safetensors"))
     for key, tensor in want.items():
         assert torch.equal(got[key], tensor), f"{key} differs from the uninterrupted fit (resumed from step {step})"
+
+
+THREADS_AFTER_THE_GROUP = """
+import os, torch
+from vinr_zoo.distributed import process_group
+with process_group() as ctx:
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # torch imports torch._dynamo here, on first use
+    import torch.distributed.nn  # what that import pulls in; it binds group.WORLD into default arguments
+    ctx.all_gather_object(ctx.rank)
+names = sorted(open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task"))
+print(f"rank {ctx.rank} threads after the group: {names}", flush=True)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="lists a process's threads through /proc")
+def test_the_process_group_and_its_gloo_threads_are_gone_after_the_block(tmp_path):
+    """Gloo threads alive at interpreter exit abort a rank now and then (SIGABRT, "terminate called without an
+    active exception"): one still releasing the last collective's tensors needs the GIL during finalization."""
+    script = tmp_path / "threads.py"
+    script.write_text(THREADS_AFTER_THE_GROUP)
+    proc = subprocess.run([*TORCHRUN, str(script)], capture_output=True, text=True, env=ENV, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if "threads after the group" in line]
+    assert len(lines) == 2, proc.stdout
+    for line in lines:
+        assert "gloo" not in line and "tcpstore" not in line, line  # destroy_process_group freed the group
 
 
 def render_alone(model: Path, output: Path) -> None:

@@ -14,10 +14,11 @@ from typer.testing import CliRunner
 
 from vinr_zoo import SineMLP, SineMLPConfig, SourceVideo
 from vinr_zoo.cli import app
-from vinr_zoo.errors import AtolError, ModelLoadError, OutputExistsError, ShapeError, VinrError
-from vinr_zoo.export.onnx import build_onnx, default_opset, export_onnx, inspect_onnx
-from vinr_zoo.export.spec import COORDINATE_CONVENTION, META_CONFIG, META_CONVENTION, META_PRECISION, SPEC
+from vinr_zoo.contract import COORDINATE_CONVENTION, META_CONFIG, META_CONVENTION, META_PRECISION, SPEC
+from vinr_zoo.errors import AtolError, ModelLoadError, OptionError, OutputExistsError, ShapeError
+from vinr_zoo.export.onnx import build_onnx, default_opset, export_onnx
 from vinr_zoo.export.validate import reference_evaluator_outputs, reference_outputs, validate_onnx
+from vinr_zoo.onnx_file import inspect_onnx
 
 SOURCE = SourceVideo(width=40, height=30, frames=6, fps=25.0, name="synthetic")
 
@@ -123,7 +124,7 @@ def test_opset_option(tmp_path):
     proto = onnx.load(str(tmp_path / "model.onnx"))
     assert result.opset == 17 and proto.opset_import[0].version == 17
     assert proto.ir_version == helper.find_min_ir_version_for(list(proto.opset_import))
-    with pytest.raises(VinrError, match=r"--opset must be an integer in \[17, "):
+    with pytest.raises(OptionError, match=r"^opset must be an integer in \[17, "):
         export_onnx(model, tmp_path / "other", opset=16)
     assert not (tmp_path / "other").exists()
 

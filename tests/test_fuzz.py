@@ -1,4 +1,4 @@
-"""Property tests (issue #8): space-time grids with ROIs, time ranges, explicit sizes and hostile parameters, and
+"""Property tests: space-time grids with ROIs, time ranges, explicit sizes and hostile parameters, and
 config.json mutations. tests/test_coords.py holds the full-frame scale properties; these add the bounds.
 """
 
@@ -15,10 +15,9 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from vinr_zoo.config import SineMLPConfig
 from vinr_zoo.coords import MAX_FRAMES, MAX_SIDE, MAX_TOTAL_PIXELS, SpaceTimeGrid, frame_instant_to_t
 from vinr_zoo.errors import ConfigError, GridError, ModelLoadError, VinrError
-from vinr_zoo.model import SineMLP
+from vinr_zoo.models import SineMLP, SineMLPConfig
 from vinr_zoo.zoo import get_entry
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

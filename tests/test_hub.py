@@ -1,4 +1,4 @@
-"""vinr_zoo/hub.py against a Hub over real HTTP: the real huggingface_hub client talks to tests/hub_server.py."""
+"""vinr_zoo/hub.py against a Hub over real HTTP: the real huggingface_hub client talks to tests/fakes/hub_server.py."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from vinr_zoo import hub as vhub
+from vinr_zoo import cards, names
+from vinr_zoo import publish as vhub
 from vinr_zoo.cli import app
-from vinr_zoo.config import SineMLPConfig, SourceVideo
+from vinr_zoo.config import SourceVideo
 from vinr_zoo.decode import decode
 from vinr_zoo.errors import ConfigError, HubAuthError, HubNotFoundError, HubOfflineError, ModelLoadError, VinrError
-from vinr_zoo.model import SineMLP
+from vinr_zoo.hub import list_hub_models
+from vinr_zoo.models import SineMLP, SineMLPConfig
 from vinr_zoo.zoo import get_entry
 
 # huggingface_hub's LFS upload hands httpx2 a file object as `data=`; not ours to fix.
@@ -305,7 +307,7 @@ def test_list_hub_and_info(hub, alice, repo, carphone, tmp_path):
     assert "carphone-tiny" in listed.stdout  # the embedded zoo comes first
     rows = {line.split()[0]: line for line in listed.stdout.splitlines() if line.startswith("alice/")}
     assert repo in rows and rows[private].endswith("private")
-    assert not [m for m in vhub.list_hub_models("bob")]
+    assert not [m for m in list_hub_models("bob")]
 
     info = CliRunner().invoke(app, ["info", repo])
     assert info.exit_code == 0, info.output
@@ -326,10 +328,10 @@ def test_decode_cli_accepts_a_pinned_hub_id(hub, alice, repo, carphone, tmp_path
 
 
 def test_parse_hub_name():
-    assert vhub.parse_hub_name("alice/carphone") == ("alice/carphone", None)
-    assert vhub.parse_hub_name("alice/carphone@v1.0") == ("alice/carphone", "v1.0")
+    assert names.parse_hub_name("alice/carphone") == ("alice/carphone", None)
+    assert names.parse_hub_name("alice/carphone@v1.0") == ("alice/carphone", "v1.0")
     for text in ("carphone", "./a/b", "/abs/path", "a/b/c", "alice/car..phone", "alice/x@", "-a/b"):
-        assert vhub.parse_hub_name(text) is None, text
+        assert names.parse_hub_name(text) is None, text
 
 
 def test_server_commit_ids_are_content_hashes(hub, alice, repo, tmp_path):
@@ -352,7 +354,7 @@ def test_retarget_commands_replaces_only_the_model_argument():
         "  vinr decode indented -o x.mp4",
         "see vinr decode prose -o x",
     ])  # fmt: skip
-    assert vhub.retarget_commands(card, "alice/m@dev").splitlines() == [
+    assert cards.retarget_commands(card, "alice/m@dev").splitlines() == [
         "vinr decode alice/m@dev -o out.mp4 --scale-s 2",
         "vinr eval alice/m@dev --reference sample:carphone",
         "vinr eval alice/m@dev -r x.mp4",
@@ -361,3 +363,28 @@ def test_retarget_commands_replaces_only_the_model_argument():
         "  vinr decode indented -o x.mp4",
         "see vinr decode prose -o x",
     ]  # fmt: skip
+
+
+def test_the_test_hub_records_requests_it_has_no_route_for(hub):
+    """What makes the ``hub`` fixture fail a test: an untagged 404/405 is recorded (a tagged Hub error is not)."""
+    import urllib.error
+    import urllib.request
+
+    def status(method: str, path: str) -> int:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(f"{hub.endpoint}{path}", method=method), timeout=10):
+                return 200
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    def take() -> list[str]:
+        request = urllib.request.Request(f"{hub.endpoint}/__test/unhandled", method="POST", data=b"")
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return json.loads(r.read())
+
+    assert take() == []
+    assert status("GET", "/api/models/alice/no-such-model") == 401  # the Hub's RepoNotFound, tagged: handled
+    assert status("GET", "/api/datasets/alice/data") == 404  # no such route in the look-alike
+    assert status("DELETE", "/api/whoami-v2") == 405  # a route, not for this method
+    assert take() == ["GET /api/datasets/alice/data", "DELETE /api/whoami-v2"]
+    assert take() == []  # taken once: the fixture's own check after this test finds nothing

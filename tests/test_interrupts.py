@@ -1,4 +1,4 @@
-"""Nothing half-written (issue #8): a real ``vinr`` process stopped mid-write leaves nothing at its target.
+"""Nothing half-written: a real ``vinr`` process stopped mid-write leaves nothing at its target.
 
 Ctrl-C (SIGINT) and SIGTERM: the temporary file is removed, ``interrupted`` is the last stderr line, exit 130.
 SIGKILL cannot be caught: a stale ``.NAME.*.tmp`` sibling may stay, but the target name never holds a partial

@@ -4,9 +4,10 @@ import math
 import pytest
 import torch
 
-from vinr_zoo.config import SCHEMA_VERSION, SineMLPConfig, SourceVideo
+from vinr_zoo.config import SCHEMA_VERSION, SourceVideo
+from vinr_zoo.contract import CONFIG_NAME, WEIGHTS_NAME
 from vinr_zoo.errors import ConfigError, ModelLoadError
-from vinr_zoo.model import CONFIG_NAME, WEIGHTS_NAME, SineMLP
+from vinr_zoo.models import SineMLP, SineMLPConfig
 
 
 def small(**kw):

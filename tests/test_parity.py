@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from vinr_zoo import SineMLP, SineMLPConfig, SourceVideo
 from vinr_zoo.cli import app
+from vinr_zoo.contract import SPEC
 from vinr_zoo.errors import RuntimeUnavailable, VinrError
 from vinr_zoo.export.onnx import export_onnx
-from vinr_zoo.export.spec import SPEC
 from vinr_zoo.parity import ParityReport, RuntimeParity, check_parity
 
 SOURCE = SourceVideo(width=40, height=32, frames=6, fps=25.0, name="synthetic")
@@ -88,10 +88,15 @@ def test_bad_arguments(dirs):
     model_dir, _, _ = dirs
     with pytest.raises(VinrError, match="at least one runtime"):
         check_parity(model_dir, runtimes=["torch"])
-    with pytest.raises(VinrError, match="--atol"):
+    with pytest.raises(VinrError, match="^atol must be a finite number"):
         check_parity(model_dir, atol=0.0)
-    if not trt_usable():
-        with pytest.raises(RuntimeUnavailable):
+    if trt_usable():  # the real engine: it is compared, and agrees (tests/test_trt.py covers its failures)
+        report = check_parity(model_dir, runtimes=["trt"], frames=1, n_random=1000)
+        (r,) = report.results
+        assert report, report.table()
+        assert r.runtime == "trt" and r.precision == "fp32" and r.atol == SPEC.atol_fp32 and r.max_abs <= r.atol
+    else:
+        with pytest.raises(RuntimeUnavailable, match=r"^the trt runtime needs .*(tensorrt|CUDA)"):
             check_parity(model_dir, runtimes=["trt"])
 
 
@@ -116,9 +121,15 @@ def test_cli_parity(dirs):
     assert bad.exit_code == 1
     assert "FAIL" in bad.output and "error: ort: max abs error" in bad.output
 
-    if not trt_usable():  # where TensorRT and a GPU exist, tests/test_trt.py checks the real path
-        trt = runner.invoke(app, ["parity", str(model_dir), "--runtime", "trt"])
-        assert trt.exit_code == 1 and trt.output.count("error:") == 1
+    trt = runner.invoke(app, ["parity", str(model_dir), "--runtime", "trt", "--frames", "1", "--random", "1000"])
+    if trt_usable():  # a real engine: compared, and within the contract
+        assert trt.exit_code == 0, trt.output
+        assert "trt: TensorRT" in trt.output and "FAIL" not in trt.output and "error:" not in trt.output
+    else:  # one line saying what is missing, no table
+        assert trt.exit_code == 1, trt.output
+        (line,) = [line for line in trt.output.splitlines() if "error:" in line]
+        assert line.startswith("error: the trt runtime needs ") and "pip install 'vinr-zoo[trt]'" in line, line
+        assert "PSNR dB" not in trt.output
 
 
 def test_cli_parity_needs_torch_weights(dirs, tmp_path):

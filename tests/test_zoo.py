@@ -17,12 +17,13 @@ import torch
 from typer.testing import CliRunner
 
 from vinr_zoo import zoo
+from vinr_zoo.cards import read_card
 from vinr_zoo.cli import app
-from vinr_zoo.config import SineMLPConfig, SourceVideo
+from vinr_zoo.config import SourceVideo
 from vinr_zoo.decode import decode
 from vinr_zoo.errors import ModelLoadError, VinrError
-from vinr_zoo.hub import human_size, pull, read_card
-from vinr_zoo.model import SineMLP
+from vinr_zoo.models import SineMLP, SineMLPConfig
+from vinr_zoo.publish import human_size, pull, register_zoo_model
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "carphone-tiny"
@@ -130,12 +131,12 @@ def test_register_hashes_and_describes_a_model(tmp_path):
     config = SineMLPConfig(hidden_features=8, hidden_layers=2, source=SourceVideo(16, 8, 4, 25.0, "clip.mp4"),
                            training={"final_psnr_rgb": 30.5})  # fmt: skip
     SineMLP(config).save_pretrained(root / "clip-xs")
-    entry = zoo.register(root / "clip-xs", description="test")
+    entry = register_zoo_model(root / "clip-xs", description="test")
     registry = zoo.load_registry(root)
     assert registry["clip-xs"].files == entry.files and set(entry.files) == {"config.json", "model.safetensors"}
     assert (entry.params, entry.source, entry.metrics) == (config.num_params, "clip 16x8x4", {"psnr_rgb": 30.5})
     with pytest.raises(VinrError, match="directly inside"):
-        zoo.register(root / "clip-xs", root=tmp_path)
+        register_zoo_model(root / "clip-xs", root=tmp_path)
 
 
 def test_vinr_list_and_info_show_the_zoo():

@@ -10,16 +10,15 @@ import pytest
 from typer.testing import CliRunner
 
 from vinr_zoo import zoo
-from vinr_zoo.card import training_metrics
+from vinr_zoo.cards import read_card, training_metrics
 from vinr_zoo.cli import app
 from vinr_zoo.coords import SpaceTimeGrid
 from vinr_zoo.decode import open_backend, render, resolve_source, to_uint8
-from vinr_zoo.hub import read_card
 
 ENTRIES = zoo.list_zoo()
 IDS = [e.name for e in ENTRIES]
 CLIPS = ("carphone", "bikes", "bigbuckbunny")
-TOLERANCE = {"psnr_rgb": 0.05, "psnr_y": 0.05, "ssim": 5e-4}  # issue #7: within 0.05 dB
+TOLERANCE = {"psnr_rgb": 0.05, "psnr_y": 0.05, "ssim": 5e-4}  # the card promises: within 0.05 dB
 
 
 def test_the_zoo_holds_every_clip_at_three_widths():

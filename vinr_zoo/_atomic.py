@@ -64,6 +64,23 @@ def signals_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def put_in_place(tmp: Path, path: Path) -> None:
+    """Rename the finished ``tmp`` (a file or a folder) onto ``path``.
+
+    A folder cannot be renamed over a file, nor anything over a non-empty folder: an existing output is
+    moved aside first, with Ctrl-C held so that one of the two is always at ``path``, then deleted.
+    """
+    default_mode(tmp)
+    if path.exists() and (path.is_dir() or tmp.is_dir()):
+        old = path.with_name(f".{path.name}.old-{os.getpid()}")
+        with signals_deferred():
+            os.replace(path, old)
+            os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+    else:
+        os.replace(tmp, path)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
@@ -95,17 +112,9 @@ def atomic_dir(path: str | os.PathLike[str], overwrite: bool = False) -> Iterato
         raise VinrError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         yield tmp
-        default_mode(tmp)
-        if path.exists():
-            if not overwrite:
-                raise OutputExistsError(f"{path} already exists (pass --overwrite to replace it)")
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            with signals_deferred():  # Ctrl-C between the two renames would leave neither folder at path
-                os.replace(path, old)
-                os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
-        else:
-            os.replace(tmp, path)
+        if path.exists() and not overwrite:
+            raise OutputExistsError(f"{path} already exists (pass --overwrite to replace it)")
+        put_in_place(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

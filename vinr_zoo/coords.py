@@ -1,4 +1,4 @@
-"""Space-time grids: which (x, y, t) the network is asked for, exactly as CONVENTIONS.md defines them.
+"""Space-time grids: which (x, y, t) the network is asked for, exactly as docs/CONVENTIONS.md defines them.
 
 Space uses pixel areas (``align_corners=False``): output column ``i`` of ``W_out`` covering the source
 columns ``[x0, x1)`` has its centre at source pixel ``x0 + (i + 0.5) (x1 - x0) / W_out``, which maps to
@@ -16,14 +16,13 @@ Grids are computed, never stored whole: `SpaceTimeGrid.iter_chunks` yields ``[n,
 from __future__ import annotations
 
 import math
-import reprlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from vinr_zoo.errors import GridError
+from vinr_zoo.errors import GridError, short_repr
 
 # Guards against typos like --scale-s 1e6: a frame side and a whole render have hard ceilings.
 MAX_SIDE = 32768
@@ -75,7 +74,7 @@ class SpaceTimeGrid:
         """
         for name, v in (("source width", src_width), ("source height", src_height), ("source frames", src_frames)):
             if not isinstance(v, (int, np.integer)) or v < 1:
-                raise GridError(f"{name} must be a positive integer, got {_show(v)}")
+                raise GridError(f"{name} must be a positive integer, got {short_repr(v)}")
         _check_scale("scale_s", scale_s)
         _check_scale("scale_t", scale_t)
 
@@ -83,7 +82,7 @@ class SpaceTimeGrid:
             x0, y0, x1, y1 = 0.0, 0.0, float(src_width), float(src_height)
         else:
             if len(roi) != 4 or not all(_finite(v) for v in roi):
-                raise GridError(f"roi must be four finite numbers x,y,w,h, got {_show(roi)}")
+                raise GridError(f"roi must be four finite numbers x,y,w,h, got {short_repr(roi)}")
             rx, ry, rw, rh = (float(v) for v in roi)
             if rw <= 0 or rh <= 0 or rx < 0 or ry < 0 or rx + rw > src_width + _EPS or ry + rh > src_height + _EPS:
                 raise GridError(
@@ -99,7 +98,7 @@ class SpaceTimeGrid:
             k0, k1 = 0.0, float(src_frames - 1)
         else:
             if len(time_range) != 2 or not all(_finite(v) for v in time_range):
-                raise GridError(f"time range must be two finite frame positions, got {_show(time_range)}")
+                raise GridError(f"time range must be two finite frame positions, got {short_repr(time_range)}")
             k0, k1 = float(time_range[0]), float(time_range[1])
             if not 0 <= k0 <= k1 <= src_frames - 1 + _EPS:
                 raise GridError(
@@ -108,10 +107,10 @@ class SpaceTimeGrid:
                 )
         span = k1 - k0
         if head is not None and (not isinstance(head, (int, np.integer)) or isinstance(head, bool) or head < 1):
-            raise GridError(f"frames must be a positive integer, got {_show(head)}")
+            raise GridError(f"frames must be a positive integer, got {short_repr(head)}")
         if frames is not None:
             if not isinstance(frames, (int, np.integer)) or frames < 1:
-                raise GridError(f"frames must be a positive integer, got {_show(frames)}")
+                raise GridError(f"frames must be a positive integer, got {short_repr(frames)}")
             if frames > 1 and span == 0:
                 raise GridError("cannot render several frames from a single source instant")
             step = span / (frames - 1) if frames > 1 else 1.0 / scale_t
@@ -248,17 +247,9 @@ def _finite(v) -> bool:
         return False
 
 
-def _show(value) -> str:
-    """A bounded repr for messages (a 400-digit number must not become a 400-character error line)."""
-    try:
-        return reprlib.repr(value)
-    except (RecursionError, ValueError):
-        return f"<{type(value).__name__}>"
-
-
 def _check_scale(name: str, value) -> None:
     if not _finite(value) or value <= 0:
-        raise GridError(f"{name} must be a finite number > 0, got {_show(value)}")
+        raise GridError(f"{name} must be a finite number > 0, got {short_repr(value)}")
 
 
 def _check_frame_count(count: float, cause: str) -> None:
@@ -272,7 +263,7 @@ def _check_frame_count(count: float, cause: str) -> None:
 def _side(name: str, explicit: int | None, scaled: float) -> int:
     if explicit is not None:
         if not isinstance(explicit, (int, np.integer)) or isinstance(explicit, bool) or explicit < 1:
-            raise GridError(f"{name} must be a positive integer, got {_show(explicit)}")
+            raise GridError(f"{name} must be a positive integer, got {short_repr(explicit)}")
         n = int(explicit)
     elif not scaled < 1e9:  # before round(): a scale like 1e308 makes scaled infinite, and round(inf) raises
         raise GridError(

@@ -3,72 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from vinr_zoo._atomic import check_output
-from vinr_zoo.config import SineMLPConfig
+from vinr_zoo.config import ModelConfig
 from vinr_zoo.coords import SpaceTimeGrid
 from vinr_zoo.distributed import SINGLE, DistContext
-from vinr_zoo.errors import ModelLoadError, VideoError, VinrError
+from vinr_zoo.errors import OptionError, VideoError, VinrError
+from vinr_zoo.export.onnx import build_onnx
+from vinr_zoo.export.trt import export_engine
 from vinr_zoo.metrics import to_uint8, to_unit  # noqa: F401  (re-exported: decode's colour mapping)
-from vinr_zoo.model import SineMLP
 from vinr_zoo.runtimes import Backend, backend_class
+from vinr_zoo.sources import ModelSource, resolve_source  # noqa: F401  (re-exported: what decode starts from)
 from vinr_zoo.video import VideoWriter, join_videos, output_kind
 
 DEFAULT_BATCH = 65536
-
-
-@dataclass
-class ModelSource:
-    """What a MODEL argument resolved to: a config, and the torch model and/or an ONNX file."""
-
-    config: SineMLPConfig
-    model: SineMLP | None = None
-    onnx_path: Path | None = None
-    location: str = ""
-    extra: dict = field(default_factory=dict)
-
-    def require_model(self) -> SineMLP:
-        if self.model is None:
-            raise VinrError(f"{self.location} holds no torch weights (model.safetensors); this needs them")
-        return self.model
-
-
-def resolve_source(source: str | os.PathLike[str] | SineMLP | ModelSource) -> ModelSource:
-    """A model directory (or an already loaded `SineMLP`) → `ModelSource`."""
-    if isinstance(source, ModelSource):
-        return source
-    if isinstance(source, SineMLP):
-        return ModelSource(config=source.config, model=source, location="<in-memory model>")
-    path = Path(source)
-    if path.is_dir():
-        model = SineMLP.from_pretrained(path)
-        onnx = path / "model.onnx"
-        return ModelSource(model.config, model, onnx if onnx.is_file() else None, str(path))
-    if path.suffix.lower() == ".onnx":
-        # A bare exported file: the config (source size, fps) comes from its metadata_props.
-        from vinr_zoo.export.onnx import inspect_onnx
-
-        info = inspect_onnx(path)
-        return ModelSource(info.config, None, path, str(path), extra={"onnx_precision": info.precision})
-    if not path.exists():
-        # An embedded zoo name or a Hub repo id (user/repo[@rev]); raises a "not found" ModelLoadError otherwise.
-        from vinr_zoo.hub import resolve_model
-
-        resolved = resolve_model(os.fspath(source))
-        model = SineMLP.from_pretrained(resolved.path)
-        onnx = resolved.path / "model.onnx"
-        return ModelSource(model.config, model, onnx if onnx.is_file() else None, resolved.label,
-                           extra={"kind": resolved.kind, "commit": resolved.commit})  # fmt: skip
-    raise ModelLoadError(f"{source} is not a model directory")
 
 
 def default_runtime(source: ModelSource) -> str:
@@ -77,16 +35,42 @@ def default_runtime(source: ModelSource) -> str:
 
 
 def open_backend(source: ModelSource, runtime: str | None = None, *, device: str = "cpu", **options) -> Backend:
-    """Construct (not yet open) the backend ``runtime`` (default: `default_runtime`) for a resolved source."""
-    cls = backend_class(runtime or default_runtime(source))
-    return cls.from_source(source, device=device, **options) if hasattr(cls, "from_source") else cls(
-        source.require_model(), device=device, **options
-    )
+    """Construct (not yet open) the backend ``runtime`` (default: `default_runtime`) for a resolved source.
+
+    The runners get *loaders*: the source's ONNX file when it has one, else an export of its torch weights
+    made in memory when the runner opens; the TensorRT runner also gets the engine builder, used when no
+    engine for this GPU is found.
+    """
+    runtime = runtime or default_runtime(source)
+    cls = backend_class(runtime)
+    if runtime == "torch":
+        return cls(source.require_model(), device=device, **options)
+    if source.onnx_path is not None:
+        model = source.onnx_path
+        if source.model is not None:
+            options.setdefault("expect_config", source.config)
+    else:
+        torch_model = source.require_model()
+        model = functools.partial(_onnx_bytes, torch_model)
+        options.setdefault("label", f"{source.location} (exported in memory)")
+    if runtime == "trt":
+        dirs = [d for d in (source.onnx_path.parent if source.onnx_path else None, source.folder) if d is not None]
+        options.setdefault("search_dirs", list(dict.fromkeys(dirs)))
+        options.setdefault("build", _build_engine)
+    return cls(model, device=device, **options)
 
 
-def source_grid(config: SineMLPConfig, **grid_args) -> SpaceTimeGrid:
+def _onnx_bytes(model) -> bytes:
+    return build_onnx(model).SerializeToString()
+
+
+def _build_engine(*args, **kwargs) -> Path:
+    return export_engine(*args, **kwargs).engine
+
+
+def source_grid(config: ModelConfig, **grid_args) -> SpaceTimeGrid:
     if config.source is None:
-        raise VinrError("the model's config.json has no source video size; pass --size and --frames explicitly")
+        raise VinrError("the model's config.json has no source video size; give an explicit size and frame count")
     s = config.source
     return SpaceTimeGrid.build(s.width, s.height, s.frames, **grid_args)
 
@@ -94,7 +78,7 @@ def source_grid(config: SineMLPConfig, **grid_args) -> SpaceTimeGrid:
 def render(backend: Backend, grid: SpaceTimeGrid, *, batch: int = DEFAULT_BATCH) -> Iterator[np.ndarray]:
     """Yield each output frame as float32 ``[H, W, 3]`` in the network's [-1, 1] range (unclamped)."""
     if batch < 1:
-        raise VinrError(f"--batch must be positive, got {batch}")
+        raise OptionError("batch", f"must be positive, got {batch}")
     axes = grid._axes()
     ppf = grid.pixels_per_frame
     for j in range(grid.frames):

@@ -1,4 +1,4 @@
-"""Several processes, one fit or one render: the torchrun side of vinr (issue #9).
+"""Several processes, one fit or one render: the torchrun side of vinr.
 
 ``torchrun --nproc-per-node N -m vinr_zoo.cli fit|decode ...`` starts N copies of the command line with
 ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/... set; `process_group` reads them and joins the group. Without
@@ -242,6 +242,16 @@ def process_group(device: str = "cpu", *, backend: str | None = None) -> Iterato
     if dist.is_initialized():  # a caller (a test, a notebook) already joined a group
         yield ctx
         return
+    # Before the group exists, never inside it: torch.distributed.nn.functional binds ``group.WORLD`` as the
+    # default argument of ten functions when it is first imported, and torch imports it lazily (e.g.
+    # torch.optim.Adam() -> torch._dynamo -> fsdp -> _shard -> torch.distributed.nn). Imported inside the
+    # block, those defaults would hold the live process group, so `destroy_process_group` below could not
+    # free it: its gloo worker threads would outlive the block into interpreter shutdown, and one still
+    # releasing the tensors of the last collective there needs the GIL, is ended by Python with
+    # pthread_exit, and aborts the process ("terminate called without an active exception", SIGABRT).
+    # Imported here, the defaults are None; the import costs a few milliseconds.
+    import torch.distributed.nn  # noqa: F401
+
     backend = backend or ("nccl" if device == "cuda" else "gloo")
     kwargs = {}
     if device == "cuda":

@@ -1,4 +1,4 @@
-"""Quality metrics on RGB in [0, 1] (CONVENTIONS.md): PSNR (RGB or Y) and SSIM.
+"""Quality metrics on RGB in [0, 1] (docs/CONVENTIONS.md): PSNR (RGB or Y) and SSIM.
 
 Scores are taken on the network's float output, clamped to [0, 1] and not rounded to 8 bits, streamed frame
 by frame, with peak 1:
@@ -33,7 +33,7 @@ SSIM_INSTALL_HINT = "pip install 'vinr-zoo[metrics]'"
 
 
 def to_unit(rgb: np.ndarray) -> np.ndarray:
-    """Network output in [-1, 1] → clamped RGB in [0, 1] (CONVENTIONS.md "Colour")."""
+    """Network output in [-1, 1] → clamped RGB in [0, 1] (docs/CONVENTIONS.md, "Colour")."""
     return np.clip((rgb + 1.0) * 0.5, 0.0, 1.0)
 
 

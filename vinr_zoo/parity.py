@@ -14,24 +14,20 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from vinr_zoo.decode import ModelSource, open_backend, render, resolve_source, source_grid, to_uint8, to_unit
-from vinr_zoo.errors import VinrError
-from vinr_zoo.export.spec import SPEC
-from vinr_zoo.metrics import PsnrAccumulator
+from vinr_zoo.comparator import ErrorStats, Feed, combined, compare, outputs
+from vinr_zoo.contract import SPEC
+from vinr_zoo.decode import ModelSource, open_backend, resolve_source, source_grid
+from vinr_zoo.errors import OptionError, VinrError
+from vinr_zoo.onnx_file import inspect_onnx
 
 REFERENCE = "torch"
 DEFAULT_SCALE_S = 1.5
 DEFAULT_SCALE_T = 2.5
 DEFAULT_FRAMES = 3
 DEFAULT_RANDOM = 16384
-# Config fields that decide the function a file computes; --onnx must match the model on all of them.
-_ARCH_FIELDS = ("in_features", "out_features", "hidden_features", "hidden_layers", "first_omega_0",
-                "hidden_omega_0", "time_omega_0")  # fmt: skip
-
-
+PARITY_COLUMNS = ("runtime", "precision", "max abs", "mean abs", "PSNR dB", "8-bit px differ", "atol", "result")
 @dataclass
 class RuntimeParity:
     """One runtime against the reference."""
@@ -62,6 +58,12 @@ class RuntimeParity:
     def __bool__(self) -> bool:
         return not self.failures
 
+    def row(self) -> tuple[str, ...]:
+        """The values of `PARITY_COLUMNS`, formatted."""
+        psnr = "inf" if math.isinf(self.psnr) else f"{self.psnr:.1f}"
+        return (self.runtime, self.precision, f"{self.max_abs:.2e}", f"{self.mean_abs:.2e}", psnr,
+                f"{self.frac_8bit:.4%}", f"{self.atol:.0e}", "ok" if self else "FAIL")  # fmt: skip
+
 
 @dataclass
 class ParityReport:
@@ -77,48 +79,13 @@ class ParityReport:
         return [f for r in self.results for f in r.failures]
 
     def table(self) -> str:
-        """A plain-text table, one row per runtime (the CLI prints it)."""
-        head = ("runtime", "precision", "max abs", "mean abs", "PSNR dB", "8-bit px differ", "atol", "result")
-        rows = [head]
-        for r in self.results:
-            psnr = "inf" if math.isinf(r.psnr) else f"{r.psnr:.1f}"
-            rows.append((r.runtime, r.precision, f"{r.max_abs:.2e}", f"{r.mean_abs:.2e}", psnr,
-                         f"{r.frac_8bit:.4%}", f"{r.atol:.0e}", "ok" if r else "FAIL"))  # fmt: skip
-        widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+        """A plain-text table, one row per runtime (``vinr parity`` draws the same rows with rich)."""
+        rows = [PARITY_COLUMNS] + [r.row() for r in self.results]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(PARITY_COLUMNS))]
         lines = [f"reference: {self.reference}", f"inputs: {self.inputs}"]
         lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
         lines += [f"{r.runtime}: {r.details}" for r in self.results]
         return "\n".join(lines)
-
-
-class _Accumulator:
-    """Error statistics over float outputs and 8-bit renders, streamed frame by frame."""
-
-    def __init__(self) -> None:
-        self.max_abs = 0.0
-        self.sum_abs = 0.0
-        self.values = 0
-        self.psnr = PsnrAccumulator()
-        self.pixels = 0
-        self.pixels_differ = 0
-
-    def add(self, ref: np.ndarray, got: np.ndarray, *, image: bool) -> None:
-        diff = np.abs(np.asarray(got, np.float64) - np.asarray(ref, np.float64))
-        if not np.isfinite(diff).all():
-            self.max_abs = math.nan
-        elif not math.isnan(self.max_abs):
-            self.max_abs = max(self.max_abs, float(diff.max(initial=0.0)))
-        self.sum_abs += float(np.nansum(diff))
-        self.values += diff.size
-        if image:
-            self.psnr.add(to_unit(ref), to_unit(np.nan_to_num(got, nan=0.0)))
-            differ = np.any(to_uint8(ref) != to_uint8(np.nan_to_num(got, nan=0.0)), axis=-1)
-            self.pixels += differ.size
-            self.pixels_differ += int(differ.sum())
-
-    @property
-    def mean_abs(self) -> float:
-        return self.sum_abs / max(self.values, 1) if not math.isnan(self.max_abs) else math.nan
 
 
 def check_parity(
@@ -134,7 +101,6 @@ def check_parity(
     n_random: int = DEFAULT_RANDOM,
     seed: int = 0,
     device: str = "cpu",
-    batch: int = 65536,
 ) -> ParityReport:
     """Compare every runtime in ``runtimes`` with the torch backend on one grid plus random coordinates.
 
@@ -145,11 +111,11 @@ def check_parity(
     src = resolve_source(model)
     src.require_model()  # the reference needs torch weights
     if atol is not None and not (math.isfinite(atol) and atol > 0):
-        raise VinrError(f"--atol must be a finite number > 0, got {atol}")
+        raise OptionError("atol", f"must be a finite number > 0, got {atol}")
     if max_8bit_diff is not None and not 0 <= max_8bit_diff <= 1:
-        raise VinrError(f"the allowed fraction of differing 8-bit pixels must be in [0, 1], got {max_8bit_diff}")
+        raise OptionError("max_8bit_diff", f"(the allowed fraction of differing 8-bit pixels) must be in [0, 1], got {max_8bit_diff}")
     if n_random < 0:
-        raise VinrError(f"--random must be >= 0, got {n_random}")
+        raise OptionError("n_random", f"must be >= 0, got {n_random}")
     others = [r for r in dict.fromkeys(runtimes) if r != REFERENCE]
     if not others:
         raise VinrError(f"name at least one runtime to compare with {REFERENCE} (e.g. --runtime ort)")
@@ -163,30 +129,31 @@ def check_parity(
     inputs = (f"{grid.width}x{grid.height}, {grid.frames} frame(s) at scale_s {scale_s:g}, scale_t {scale_t:g}"
               f" + {n_random:,} random coords")  # fmt: skip
 
+    ppf = grid.pixels_per_frame
+    axes = grid._axes()
+    feeds = [Feed(f"frame {j}", grid.coords(j * ppf, (j + 1) * ppf, axes), (grid.height, grid.width))
+             for j in range(grid.frames)]  # fmt: skip
+    if n_random:
+        feeds.append(Feed("random", random))
     with open_backend(src, REFERENCE, device=device) as ref_backend:
         reference = ref_backend.describe()
-        ref_frames = list(render(ref_backend, grid, batch=batch))
-        ref_random = ref_backend.infer(random).numpy() if n_random else None
+        expected = outputs(ref_backend, feeds, label=reference)
 
     report = ParityReport(reference=reference, inputs=inputs)
     for name in others:
-        acc = _Accumulator()
         # An explicit --onnx file is compared whatever fit it came from (same network shape checked above).
         options = {"expect_config": None} if onnx is not None and name == "ort" else {}
         with open_backend(src, name, device=device, **options) as backend:
             details = backend.describe()
             precision = getattr(backend, "precision", "fp32")
-            for ref, got in zip(ref_frames, render(backend, grid, batch=batch), strict=True):
-                acc.add(ref, got, image=True)
-            if ref_random is not None:
-                acc.add(ref_random, backend.infer(random).numpy(), image=False)
+            stats: ErrorStats = combined(compare(backend, feeds, expected, label=details))
         report.results.append(
             RuntimeParity(
                 runtime=name, details=details, precision=precision,
                 atol=atol if atol is not None else SPEC.atol(precision),
                 max_8bit_diff=max_8bit_diff if max_8bit_diff is not None else SPEC.max_8bit_diff(precision),
-                max_abs=acc.max_abs, mean_abs=acc.mean_abs, psnr=acc.psnr.psnr,
-                frac_8bit=acc.pixels_differ / max(acc.pixels, 1), values=acc.values,
+                max_abs=stats.max_abs, mean_abs=stats.mean_abs, psnr=stats.psnr,
+                frac_8bit=stats.frac_8bit, values=stats.values,
             )
         )  # fmt: skip
     return report
@@ -194,11 +161,15 @@ def check_parity(
 
 def _with_onnx(src: ModelSource, path: Path) -> ModelSource:
     """``src`` with its ONNX file replaced by ``path``, after checking the file encodes the same network."""
-    from vinr_zoo.export.onnx import inspect_onnx
-
     info = inspect_onnx(path)
-    mismatched = [k for k in _ARCH_FIELDS if getattr(info.config, k) != getattr(src.config, k)]
+    theirs, ours = _network_fields(info.config), _network_fields(src.config)
+    mismatched = [k for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]
     if mismatched:
-        pairs = ", ".join(f"{k} {getattr(info.config, k)} vs {getattr(src.config, k)}" for k in mismatched)
-        raise VinrError(f"--onnx {path} encodes a different network than {src.location}: {pairs}")
+        pairs = ", ".join(f"{k} {theirs.get(k)} vs {ours.get(k)}" for k in mismatched)
+        raise VinrError(f"the ONNX file {path} encodes a different network than {src.location}: {pairs}")
     return dataclasses.replace(src, onnx_path=path)
+
+
+def _network_fields(config) -> dict:
+    """The config fields that decide the function a file computes (not where it came from or how it was fitted)."""
+    return {k: v for k, v in config.to_dict().items() if k not in ("source", "training", "schema_version")}

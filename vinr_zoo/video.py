@@ -6,7 +6,6 @@ when the last frame is in, so an interrupted write never leaves a half file at t
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -16,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vinr_zoo._atomic import check_output, default_mode, signals_deferred
+from vinr_zoo._atomic import check_output, default_mode, put_in_place
+from vinr_zoo.checksums import files_sha256
 from vinr_zoo.config import SourceVideo
 from vinr_zoo.errors import VideoError
 
@@ -97,7 +97,7 @@ def read_video(
         frames=np.ascontiguousarray(array),
         fps=float(fps or native_fps or DEFAULT_FPS),
         name=path.name,
-        sha256=file_sha256(path),
+        sha256=source_sha256(path),
     )
 
 
@@ -121,14 +121,10 @@ def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
+def source_sha256(path: Path) -> str:
+    """sha256 of a video file, or of a folder's frame files in name order."""
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else [path]
-    for f in files:
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
+    return files_sha256(files)
 
 
 def _read_container(path: Path, start: int, stop: int | None) -> tuple[np.ndarray, float | None]:
@@ -340,17 +336,7 @@ class VideoWriter:
                 for packet in self._stream.encode():
                     self._container.mux(packet)
                 self._container.close()
-            default_mode(self._tmp)
-            if self.path.exists() and (self.path.is_dir() or self._tmp.is_dir()):
-                # A folder cannot be renamed over a file, nor anything over a non-empty folder: move the old
-                # output aside first, with Ctrl-C held so that one of the two is always at the target.
-                old = self.path.with_name(f".{self.path.name}.old-{os.getpid()}")
-                with signals_deferred():
-                    os.replace(self.path, old)
-                    os.replace(self._tmp, self.path)
-                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
-            else:
-                os.replace(self._tmp, self.path)
+            put_in_place(self._tmp, self.path)
         except BaseException:  # a failed flush or rename, or Ctrl-C during either: no temp file stays behind
             self.abort()
             raise

@@ -7,13 +7,13 @@ checkout. Every load re-hashes the files against the registry, so a damaged inst
 decoding garbage.
 
 Adding a model: write its directory under ``checkpoints/`` (``vinr fit ... -o checkpoints/NAME``), then
-``python -c "from vinr_zoo.zoo import register; register('checkpoints/NAME')"`` to (re)write its entry.
+``python -c "from vinr_zoo.publish import register_zoo_model; register_zoo_model('checkpoints/NAME')"`` to
+(re)write its entry (benchmarks/build_zoo.py does both).
 """
 
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import os
 import re
@@ -21,13 +21,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vinr_zoo._atomic import atomic_path
+from vinr_zoo.checksums import file_sha256
+from vinr_zoo.contract import REQUIRED_FILES
 from vinr_zoo.errors import ModelLoadError, VinrError
 
 PACKAGE = "vinr_zoo_checkpoints"
 REGISTRY_NAME = "registry.json"
 REGISTRY_VERSION = 1
-REQUIRED_FILES = ("config.json", "model.safetensors")
 # A zoo name never contains "/", so it can never be mistaken for a Hub repo id (user/repo).
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -151,7 +151,7 @@ def list_zoo(pattern: str = "*") -> list[ZooEntry]:
 
 def list_models(pattern: str = "*") -> list[str]:
     """Names of the embedded models matching a shell-style ``pattern`` (``"carphone-*"``), like
-    ``timm.list_models``; each loads with ``SineMLP.from_pretrained(name)``."""
+    ``timm.list_models``; each loads with ``VinrModel.from_pretrained(name)``."""
     return [e.name for e in list_zoo(pattern)]
 
 
@@ -160,14 +160,6 @@ def get_entry(name: str) -> ZooEntry | None:
     if not NAME_RE.match(name):
         return None
     return load_registry().get(name)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verified_path(entry: ZooEntry) -> Path:
@@ -189,47 +181,3 @@ def verified_path(entry: ZooEntry) -> Path:
                 f"{expected[:12]}… (the installed file is damaged or was changed; reinstall vinr-zoo)"
             )
     return entry.path
-
-
-def register(
-    model_dir: str | os.PathLike[str], *, name: str | None = None, description: str = "",
-    root: str | os.PathLike[str] | None = None,
-) -> ZooEntry:  # fmt: skip
-    """Hash ``model_dir`` (a folder directly under the checkpoints folder) and write its registry entry.
-
-    The model must load (config and weights), so the registry never lists a broken model.
-    """
-    from vinr_zoo.card import training_metrics
-    from vinr_zoo.model import SineMLP
-
-    model_dir = Path(model_dir).resolve()
-    root = Path(root).resolve() if root is not None else model_dir.parent
-    if model_dir.parent != root:
-        raise VinrError(f"{model_dir} must be directly inside the checkpoints folder {root}")
-    name = name or model_dir.name
-    if not NAME_RE.match(name) or not NAME_RE.match(model_dir.name):
-        raise VinrError(f"{name!r} is not a valid zoo name (lower case, digits, '.', '_', '-'; no '/')")
-    config = SineMLP.from_pretrained(model_dir).config
-    paths = [
-        p for p in sorted(model_dir.iterdir())
-        if p.is_file() and not p.name.startswith(".") and not p.name.endswith((".engine", ".engine.json"))
-    ]  # fmt: skip
-    files = {p.name: file_sha256(p) for p in paths}
-    sizes = {p.name: p.stat().st_size for p in paths}
-    src = config.source
-    source = ""
-    if src is not None:
-        clip = Path(src.name).stem if src.name else "video"
-        source = f"{clip} {src.width}x{src.height}x{src.frames}"
-    metrics = training_metrics(config.training)
-    entry = ZooEntry(name, model_dir.name, files, config.num_params, source, metrics, description, root, sizes)
-    path = root / REGISTRY_NAME
-    data = {"schema_version": REGISTRY_VERSION, "models": {}}
-    if path.is_file():
-        data = json.loads(path.read_text(encoding="utf-8"))
-    data["schema_version"] = REGISTRY_VERSION
-    data.setdefault("models", {})[name] = entry.to_json()
-    data["models"] = dict(sorted(data["models"].items()))
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    return entry

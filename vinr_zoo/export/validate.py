@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from vinr_zoo.comparator import Feed, compare
+from vinr_zoo.contract import SPEC, OnnxSpec, require_onnx
 from vinr_zoo.coords import SpaceTimeGrid
-from vinr_zoo.errors import AtolError, ShapeError
-from vinr_zoo.export.spec import SPEC, OnnxSpec
+from vinr_zoo.errors import AtolError
+from vinr_zoo.runtimes.ort import OrtBackend
 
 # The render grid: a source region this big (or the whole frame, if smaller), at these scales, this many frames.
 GRID_REGION = 128
@@ -79,7 +81,7 @@ def validation_inputs(config, *, n_random: int = 4096, seed: int = 0) -> list[tu
 def reference_outputs(model, coords: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
     """The torch model's own forward (ω not folded), in cache-sized chunks, on its device."""
     device = next(model.parameters()).device
-    out = torch.empty(coords.shape[0], model.config.out_features)
+    out = torch.empty(coords.shape[0], SPEC.out_features)
     for s in range(0, coords.shape[0], chunk):
         out[s : s + chunk] = model(coords[s : s + chunk].to(device)).float().cpu()
     return out
@@ -97,27 +99,15 @@ def validate_onnx(
     spec: OnnxSpec = SPEC,
 ) -> ValidationReport:
     """Run ``onnx_model`` in ONNX Runtime and compare with ``model``; raise `ShapeError` / `AtolError`."""
-    from vinr_zoo.runtimes.ort import OrtBackend
-
     atol = spec.atol(precision) if atol is None else float(atol)
     label = label or (str(onnx_model) if not isinstance(onnx_model, bytes) else "<in-memory ONNX>")
-    inputs = validation_inputs(model.config) if inputs is None else inputs
-    backend = OrtBackend(onnx_model, device=device, label=label)
+    feeds = [Feed(name, coords) for name, coords in (validation_inputs(model.config) if inputs is None else inputs)]
+    expected = [reference_outputs(model, f.coords).numpy() for f in feeds]
     report = ValidationReport(label, precision, atol, runtime="")
-    with backend:  # opening checks the I/O contract (ShapeError)
+    with OrtBackend(onnx_model, device=device, label=label) as backend:  # opening checks the I/O contract
         report.runtime = backend.describe()
-        for name, coords in inputs:
-            got = backend.infer(coords)
-            if tuple(got.shape) != (coords.shape[0], spec.out_features):
-                raise ShapeError(
-                    f"{label}: output {spec.output_name!r} has shape {tuple(got.shape)} for {coords.shape[0]} "
-                    f"coords ({name}), expected ({coords.shape[0]}, {spec.out_features})"
-                )
-            diff = (got - reference_outputs(model, coords)).abs()
-            finite = bool(torch.isfinite(diff).all())
-            max_abs = float(diff.max()) if finite else math.nan
-            mean_abs = float(diff.mean()) if finite else math.nan
-            report.checks.append(OutputCheck(name, coords.shape[0], max_abs, mean_abs))
+        for feed, stats in compare(backend, feeds, expected, label=label):
+            report.checks.append(OutputCheck(feed.label, stats.rows, stats.max_abs, stats.mean_abs))
     if not report:
         failed = [c for c in report.checks if not c.max_abs <= atol]
         detail = "; ".join(f"max abs diff {c.max_abs:.3g} on {c.rows:,} coords ({c.inputs})" for c in failed)
@@ -131,10 +121,8 @@ def validate_onnx(
 
 def reference_evaluator_outputs(onnx_model, coords: np.ndarray) -> np.ndarray:
     """Outputs of ``onnx.reference.ReferenceEvaluator`` (pure numpy, slow): a second, independent runtime."""
+    require_onnx()
     from onnx.reference import ReferenceEvaluator
 
-    from vinr_zoo.export.onnx import require_onnx
-
-    require_onnx()
     model = onnx_model if not isinstance(onnx_model, (str, os.PathLike)) else str(onnx_model)
     return ReferenceEvaluator(model).run(None, {SPEC.input_name: np.asarray(coords, np.float32)})[0]

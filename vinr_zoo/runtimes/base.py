@@ -61,6 +61,15 @@ class Backend:
         return self.name
 
 
+def loaded(source):
+    """``source()`` if it is a loader (a callable), else ``source`` (Polygraphy's ``invoke_if_callable``).
+
+    Runners take loaders so that expensive work (an in-memory ONNX export, an engine build) happens when
+    the runner opens, and so that ``runtimes`` never imports the exporters that make those files.
+    """
+    return source() if callable(source) else source
+
+
 _BACKENDS: dict[str, type[Backend]] = {}
 # Which pip extra brings each runtime's package, for the "missing package" message.
 EXTRAS = {"torch": None, "ort": "onnx", "trt": "trt"}

@@ -1,6 +1,6 @@
-"""The ONNX Runtime backend (``--runtime ort``): a model.onnx file, bytes, or a model exported on the fly.
+"""The ONNX Runtime backend (``--runtime ort``): a model.onnx file, serialized bytes, or a loader returning them.
 
-CPU: ORT's ``Sin`` kernel runs on one thread and ≈ 6x slower than torch's (PERF_NOTES.md), so one
+CPU: ORT's ``Sin`` kernel runs on one thread and ≈ 6x slower than torch's, so one
 ``run()`` over a large batch leaves the other cores idle during every sine. Instead a small pool of
 threads (one per core) keeps several ``run()`` calls on 1,024-row chunks in flight on one session
 (``run`` is thread-safe), each with ``intra_op_num_threads=1``: the sines of different chunks overlap
@@ -9,7 +9,7 @@ machine (loaded by other jobs), width 256 x 4, N = 65,536, interleaved medians: 
 sequential 8,192-row run()s 0.085, this pool 0.184 (1.9x one run(); 0.75x the torch backend, whose
 numpy sine is faster than ORT's). Chunks of 512-4,096 rows and 3 workers on 2 cores measured within
 noise of this. The graph stays plain MatMul + Add + Sin: a range-reduced polynomial sine built from
-Mul/Add measured slower than ORT's Sin (issue #4).
+Mul/Add measured slower than ORT's Sin.
 
 GPU (``device="cuda"``, needs onnxruntime-gpu): TensorRT EP if present, else CUDA EP, with large chunks
 and I/O binding so outputs are copied back once per chunk.
@@ -21,21 +21,21 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from vinr_zoo.errors import ModelLoadError, RuntimeUnavailable, ShapeError, VinrError
+from vinr_zoo.contract import META_CONFIG, META_PRECISION, SPEC, TRT_PROFILE, contract_problems
+from vinr_zoo.errors import ModelLoadError, OptionError, RuntimeUnavailable, ShapeError, VinrError
 from vinr_zoo.errors import first_line as _first_line
-from vinr_zoo.export.spec import META_CONFIG, META_PRECISION, SPEC, contract_problems
-from vinr_zoo.runtimes.base import Backend, missing_package, register_backend
+from vinr_zoo.onnx_file import check_onnx_file
+from vinr_zoo.runtimes.base import Backend, loaded, missing_package, register_backend
 
 DEFAULT_CHUNK_CPU = 1024
 DEFAULT_CHUNK_GPU = 262144
-# TensorRT EP optimisation profile over N (CONVENTIONS.md: min / opt / max 1 / 65,536 / 1,048,576).
-TRT_PROFILE = (1, 65536, 1048576)
 _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 # ORT tensor type strings → numpy dtype names (what the contract check compares).
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64"}
@@ -91,7 +91,7 @@ class OrtBackend(Backend):
 
     def __init__(
         self,
-        model: str | os.PathLike[str] | bytes,
+        model: str | os.PathLike[str] | bytes | Callable[[], bytes],
         *,
         device: str = "cpu",
         threads: int | None = None,
@@ -102,10 +102,10 @@ class OrtBackend(Backend):
         super().__init__()
         # A model directory's config: its model.onnx must have been exported from the same config.json.
         self.expect_config = expect_config
-        if not isinstance(model, (bytes, str, os.PathLike)):
+        if isinstance(model, torch.nn.Module) or not (isinstance(model, (bytes, str, os.PathLike)) or callable(model)):
             raise VinrError(f"the ort backend needs an .onnx path or serialized ONNX bytes, got {type(model).__name__}")
-        self.model = model if isinstance(model, bytes) else Path(model)
-        self.label = label or (str(self.model) if not isinstance(model, bytes) else "<in-memory ONNX>")
+        self.model = model if isinstance(model, bytes) or callable(model) else Path(model)
+        self.label = label or (str(self.model) if isinstance(self.model, Path) else "<in-memory ONNX>")
         try:
             dev = torch.device(device)
         except (RuntimeError, TypeError):
@@ -117,27 +117,13 @@ class OrtBackend(Backend):
         default_chunk = DEFAULT_CHUNK_GPU if dev.type == "cuda" else DEFAULT_CHUNK_CPU
         self.chunk = int(chunk) if chunk is not None else default_chunk
         if self.chunk < 1:
-            raise VinrError(f"chunk must be positive, got {chunk}")
+            raise OptionError("chunk", f"must be positive, got {chunk}")
         if dev.type == "cuda":
             self.chunk = min(self.chunk, TRT_PROFILE[2])
         self.precision = "fp32"
         self._session = None
         self._pool: ThreadPoolExecutor | None = None
         self._ort_version = ""
-
-    @classmethod
-    def from_source(cls, source, *, device: str = "cpu", **options) -> OrtBackend:
-        """A resolved `ModelSource`: its .onnx file, else its torch weights exported in memory (bytes)."""
-        if source.onnx_path is not None:
-            if source.model is not None:
-                options.setdefault("expect_config", source.config)
-            return cls(source.onnx_path, device=device, **options)
-        model = source.require_model()
-        from vinr_zoo.export.onnx import build_onnx
-
-        data = build_onnx(model).SerializeToString()
-        options.setdefault("label", f"{source.location} (exported in memory)")
-        return cls(data, device=device, **options)
 
     # ---- lifecycle --------------------------------------------------------------------------------
     def open_impl(self) -> None:
@@ -148,8 +134,6 @@ class OrtBackend(Backend):
                 raise ModelLoadError(f"ONNX file {self.model} not found")
             # Checked before onnxruntime parses it: an ONNX model, the I/O contract, and no external data
             # outside its folder (a session would read any file the graph names). Bytes are our own exports.
-            from vinr_zoo.export.onnx import check_onnx_file
-
             try:
                 check_onnx_file(self.model)
             except ModelLoadError as exc:
@@ -163,7 +147,7 @@ class OrtBackend(Backend):
         # CPU: parallelism comes from concurrent run() calls, one intra-op thread each (see module doc).
         opts.intra_op_num_threads = 1 if not gpu else self.threads
         providers = self._providers(ort) if gpu else ["CPUExecutionProvider"]
-        model = self.model if isinstance(self.model, bytes) else str(self.model)
+        model = str(self.model) if isinstance(self.model, Path) else loaded(self.model)
         try:
             session = ort.InferenceSession(model, sess_options=opts, providers=providers)
         except Exception as exc:  # ORT raises its own pybind exception types (InvalidProtobuf, Fail, ...)

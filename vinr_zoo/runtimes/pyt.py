@@ -1,6 +1,9 @@
 """The torch backend: ω0 folded into the weights, cache-sized chunks, preallocated buffers.
 
-Measured on the 2-vCPU dev machine (PERF_NOTES): one call on 65,536 rows runs at ≈ 0.22 Mpx/s
+A family that offers ``folded_layers()`` (the sine MLP) runs on the fast path below; any other registered
+family runs its own ``forward`` in chunks under ``inference_mode``.
+
+Measured on the 2-vCPU dev machine: one call on 65,536 rows runs at ≈ 0.22 Mpx/s
 because 64 MB intermediates miss cache; 4,096-row chunks run 2-3x faster, and ``torch.sin(out=)``
 into a reused buffer is ~3x faster than allocating each time.
 
@@ -23,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from vinr_zoo.errors import RuntimeUnavailable
 from vinr_zoo.runtimes.base import Backend, register_backend
 
 DEFAULT_CHUNK = 4096
@@ -56,9 +60,11 @@ class TorchBackend(Backend):
 
     def open_impl(self) -> None:
         if self.device.type == "cuda" and not torch.cuda.is_available():
-            from vinr_zoo.errors import RuntimeUnavailable
-
-            raise RuntimeUnavailable("--device cuda was asked for but torch sees no CUDA GPU")
+            raise RuntimeUnavailable("device cuda was asked for but torch sees no CUDA GPU")
+        self._generic = not hasattr(self.model, "folded_layers")
+        if self._generic:
+            self._module = self.model.to(self.device).eval()
+            return
         layers = self.model.folded_layers()
         # Keep W transposed and contiguous so addmm reads it row-major.
         self._layers = [(w.t().contiguous().to(self.device, self.dtype), b.to(self.device, self.dtype)) for w, b in layers]
@@ -112,6 +118,10 @@ class TorchBackend(Backend):
 
     @torch.inference_mode()
     def infer_impl(self, coords: torch.Tensor) -> torch.Tensor:
+        if self._generic:
+            return torch.cat([
+                self._module(part.to(self.device, self.dtype)).float().cpu() for part in coords.split(self.chunk)
+            ])
         n = coords.shape[0]
         x_all = coords.to(self.device, self.dtype)
         out = torch.empty(n, 3, device=self.device, dtype=self.dtype)

@@ -1,9 +1,10 @@
 """The TensorRT backend (``--runtime trt``): a serialized engine run on a CUDA GPU with torch device buffers.
 
 Which engine: an explicit ``.engine`` file, else one for this GPU, TensorRT version and precision found
-beside the model's ONNX (written by ``vinr export --trt``), else one built on first use from the ONNX (the
-model's model.onnx, or an in-memory export of its weights) and cached under
-``$XDG_CACHE_HOME/vinr-zoo/trt/<onnx sha256>/``, so a model folder is never written to implicitly. Without
+beside the model's ONNX (written by ``vinr export --trt``), else one built on first use from the ONNX by
+the ``build`` callable the caller passes (the decode layer passes the exporter's `export_engine`; a runner
+never exports, after Polygraphy's loaders) and cached under ``$XDG_CACHE_HOME/vinr-zoo/trt/<first 16 hex
+digits of the ONNX sha256>/``, so a model folder is never written to implicitly. Without
 an explicit ``precision`` an fp32 engine is preferred, then an fp16 one; a build is fp32. Every
 engine's JSON is checked before TensorRT sees the plan: another GPU, TensorRT version or precision, or an
 engine built from another ONNX, raises `EngineMismatch` with one line instead of a crash.
@@ -21,13 +22,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from vinr_zoo.errors import ModelLoadError, RuntimeUnavailable, ShapeError, VinrError
-from vinr_zoo.export.spec import PRECISIONS, SPEC
-from vinr_zoo.runtimes.base import Backend, register_backend
+from vinr_zoo import engine_file as ef
+from vinr_zoo.contract import PRECISIONS, SPEC
+from vinr_zoo.errors import ModelLoadError, OptionError, RuntimeUnavailable, ShapeError, VinrError
+from vinr_zoo.onnx_file import inspect_onnx
+from vinr_zoo.runtimes.base import Backend, loaded, register_backend
+
+# Builds an engine: (ONNX bytes, output folder, precision, profile, workspace MiB, device) → engine path.
+EngineBuilder = Callable[..., Path]
 
 
 @register_backend
@@ -40,7 +47,7 @@ class TrtBackend(Backend):
 
     def __init__(
         self,
-        model: str | os.PathLike[str] | bytes,
+        model: str | os.PathLike[str] | bytes | Callable[[], bytes],
         *,
         device: str | None = "cuda",
         precision: str | None = None,
@@ -49,20 +56,22 @@ class TrtBackend(Backend):
         chunk: int | None = None,
         search_dirs: list[str | os.PathLike[str]] | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
-        build: bool = True,
+        build: EngineBuilder | None = None,
         label: str | None = None,
         expect_config=None,
     ):
         super().__init__()
-        if not isinstance(model, (bytes, str, os.PathLike)):
+        if isinstance(model, torch.nn.Module) or not (isinstance(model, (bytes, str, os.PathLike)) or callable(model)):
             raise VinrError(f"the trt backend needs an .engine or .onnx path or ONNX bytes, got {type(model).__name__}")
         if precision is not None and precision not in PRECISIONS:
-            raise VinrError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+            raise OptionError("precision", f"must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if chunk is not None and int(chunk) < 1:
-            raise VinrError(f"chunk must be positive, got {chunk}")
-        self.model = model if isinstance(model, bytes) else Path(model)
+            raise OptionError("chunk", f"must be positive, got {chunk}")
+        self.model = model if isinstance(model, bytes) or callable(model) else Path(model)
         self.is_engine = isinstance(self.model, Path) and self.model.suffix.lower() in (".engine", ".plan")
         self.label = label or (str(self.model) if isinstance(self.model, Path) else "<in-memory ONNX>")
+        if build is not None and not callable(build):
+            raise VinrError("build must be a callable that builds an engine (or None)")
         self.device_arg = device
         self.requested_precision = precision
         self.profile_arg = profile  # used only when an engine has to be built
@@ -84,27 +93,9 @@ class TrtBackend(Backend):
         self._engine = self._context = None
         self._in = self._out = None
 
-    @classmethod
-    def from_source(cls, source, *, device: str = "cuda", **options) -> TrtBackend:
-        """A resolved `ModelSource`: its model.onnx (engines looked up beside it), else its weights exported in memory."""
-        folder = Path(source.location) if source.location and Path(source.location).is_dir() else None
-        if source.onnx_path is not None:
-            if source.model is not None:
-                options.setdefault("expect_config", source.config)
-            dirs = [source.onnx_path.parent] + ([folder] if folder and folder != source.onnx_path.parent else [])
-            options.setdefault("search_dirs", dirs)
-            return cls(source.onnx_path, device=device, **options)
-        model = source.require_model()
-        from vinr_zoo.export.onnx import build_onnx
-
-        options.setdefault("search_dirs", [folder] if folder else [])
-        options.setdefault("label", f"{source.location} (exported in memory)")
-        return cls(build_onnx(model).SerializeToString(), device=device, **options)
-
     # ---- lifecycle ----------------------------------------------------------------------------------
     def open_impl(self) -> None:
-        from vinr_zoo.export import trt as trt_export
-
+        trt_export = ef
         trt, dev = trt_export.require_tensorrt("the trt runtime", self.device_arg)
         self.device = dev
         self._trt_version = str(trt.__version__)
@@ -140,7 +131,7 @@ class TrtBackend(Backend):
         self._runtime, self._engine, self._context, self._logger = runtime, engine, context, logger
 
     def _find_or_build(self, trt_export) -> Path:
-        data = self.model if isinstance(self.model, bytes) else self._read_onnx()
+        data = self._read_onnx() if isinstance(self.model, Path) else loaded(self.model)
         sha = trt_export.sha256_bytes(data)
         wanted = [self.requested_precision] if self.requested_precision else ["fp32", "fp16"]
         cache = (self.cache_dir or trt_export.default_cache_dir()) / sha[:16]
@@ -151,25 +142,21 @@ class TrtBackend(Backend):
                     info = trt_export.read_engine_info(path)
                     trt_export.check_engine(path, info, self._gpu, self._trt_version, precision, onnx_sha256=sha)
                     return path
-        if not self.build:
+        if self.build is None:
             raise ModelLoadError(
                 f"no TensorRT engine for {self._gpu.name} / TensorRT {self._trt_version} ({'/'.join(wanted)}) "
                 f"beside {self.label}; build one with 'vinr export MODEL --trt'"
             )
         options = {"workspace_mib": self.workspace_mib} if self.workspace_mib is not None else {}
-        result = trt_export.export_engine(
-            data, cache, precision=wanted[0], profile=self.profile_arg, device=str(self.device), overwrite=True,
-            what="the trt runtime", **options,
-        )  # fmt: skip
+        engine = self.build(data, cache, precision=wanted[0], profile=self.profile_arg, device=str(self.device),
+                            overwrite=True, what="the trt runtime", **options)  # fmt: skip
         self.built = True
-        return result.engine
+        return engine
 
     def _read_onnx(self) -> bytes:
         if not self.model.is_file():
             raise ModelLoadError(f"ONNX file {self.model} not found")
         if self.expect_config is not None:
-            from vinr_zoo.export.onnx import inspect_onnx
-
             if inspect_onnx(self.model).config.to_json() != self.expect_config.to_json():
                 raise ModelLoadError(
                     f"{self.label} was not exported from the config.json beside it (an older fit?); "

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from vinr_zoo.errors import ModelLoadError, VinrError, first_line
+from vinr_zoo.models import load_weights
 
 DEFAULT_VGG_REPO = "timm/vgg16.tv_in1k"
 # (index in VGG16's `features`, in channels, out channels) of the convolutions before relu3_3.
@@ -59,8 +60,6 @@ class VGG16Relu33(nn.Module):
 
 def load_vgg16(source: str | os.PathLike[str] | None = None) -> VGG16Relu33:
     """VGG16 up to relu3_3 with ImageNet weights from a safetensors file or a Hub repo (cached)."""
-    from vinr_zoo.model import load_weights
-
     source = str(source) if source is not None else DEFAULT_VGG_REPO
     path = Path(source)
     if not path.is_file():

@@ -7,8 +7,14 @@ LFS batch → PUT → NDJSON commit), the ``resolve`` endpoint with ``X-Repo-Com
 ``X-Linked-Etag`` / ``X-Linked-Size``, and errors tagged with ``X-Error-Code`` so the client raises its typed
 exceptions. Private repos need the owner's token; a token that is not known is refused with 401.
 
-Run: ``python tests/hub_server.py --port 8123 --token alice=SECRET [--token bob=OTHER]``. ``GET /health``
+Run: ``python tests/fakes/hub_server.py --port 8123 --token alice=SECRET [--token bob=OTHER]``. ``GET /health``
 answers once it listens. Only for tests: it binds 127.0.0.1 and has no persistence.
+
+A request this look-alike has no route for (a 404 or 405 that is not one of the Hub's tagged errors) is
+answered as FastAPI does, logged, and recorded; ``POST /__test/unhandled`` returns the recorded
+``"METHOD /path"`` lines and clears them. The ``hub`` fixture (tests/conftest.py) asks after every test and
+fails the test that made such a call: a client call the look-alike does not implement is a defect of the
+look-alike, not something to pass over.
 """
 
 from __future__ import annotations
@@ -116,6 +122,7 @@ class Hub:
         self.repos: dict[str, Repo] = {}
         self.objects: dict[str, bytes] = {}
         self.uploads: dict[str, tuple[str, int]] = {}  # one-time LFS upload ticket -> (sha256, size)
+        self.unhandled: list[str] = []  # "METHOD /path" of requests no route answered, until taken
         self.lock = threading.RLock()
 
     # ---- identity -------------------------------------------------------------------------------
@@ -240,12 +247,22 @@ def create_app(tokens: dict[str, str]) -> FastAPI:
         return exc.response()
 
     @app.middleware("http")
-    async def _log_unknown_routes(request: Request, call_next):
-        # A client call this look-alike does not implement shows up in the server log (conftest keeps it).
+    async def _record_unknown_routes(request: Request, call_next):
+        # A client call this look-alike does not implement: logged, and recorded for the hub fixture to fail on.
         response = await call_next(request)
         if response.status_code in (404, 405) and "x-error-code" not in response.headers:
-            print(f"unhandled: {request.method} {request.url.path}", file=sys.stderr, flush=True)
+            line = f"{request.method} {request.url.path}"
+            print(f"unhandled: {line}", file=sys.stderr, flush=True)
+            with hub.lock:
+                hub.unhandled.append(line)
         return response
+
+    @app.post("/__test/unhandled")
+    def take_unhandled():
+        """The unhandled requests recorded since the last call (and forget them)."""
+        with hub.lock:
+            taken, hub.unhandled[:] = list(hub.unhandled), []
+        return taken
 
     def base(request: Request) -> str:
         return str(request.base_url).rstrip("/")

@@ -1,11 +1,30 @@
-"""The ONNX contract of a sine MLP (CONVENTIONS.md "ONNX contract"), in one place, stdlib only.
+"""The contracts every layer agrees on, in one place (stdlib only): the files of a model directory, the ONNX
+graph's inputs and outputs, the TensorRT optimization profile (docs/CONVENTIONS.md).
 
-Exporters, validators and runtimes read names, axes and tolerances from here instead of repeating literals.
+Exporters, validators, runtimes and the Hub code read names, axes and tolerances from here instead of
+repeating literals.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from vinr_zoo.errors import RuntimeUnavailable
+
+# ---- a model directory ----------------------------------------------------------------------------------
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "README.md"
+ONNX_NAME = "model.onnx"
+ONNX_FP16_NAME = "model.fp16.onnx"
+# What a directory needs to load; what a pull fetches (never engines: they belong to one GPU and TensorRT).
+REQUIRED_FILES = (CONFIG_NAME, WEIGHTS_NAME)
+PULL_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, ONNX_NAME)
+
+# ---- TensorRT -----------------------------------------------------------------------------------------------
+# The one optimization profile over N: min / opt / max rows per inference call.
+TRT_PROFILE = (1, 65536, 1048576)
+TRT_WORKSPACE_MIB = 1024
 
 # Keys under which an exported file carries what a decoder needs (ModelProto.metadata_props).
 META_CONFIG = "vinr_zoo.config"
@@ -57,7 +76,7 @@ class OnnxSpec:
 
     @property
     def file_names(self) -> dict[str, str]:
-        return {"fp32": "model.onnx", "fp16": "model.fp16.onnx"}
+        return {"fp32": ONNX_NAME, "fp16": ONNX_FP16_NAME}
 
 
 SPEC = OnnxSpec()
@@ -99,3 +118,12 @@ def _fmt(shape) -> str:
     if shape is None:
         return "unknown"
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def require_onnx():
+    """The ``onnx`` module (the optional ``onnx`` extra); missing, a `RuntimeUnavailable` with the install hint."""
+    try:
+        import onnx
+    except ImportError:
+        raise RuntimeUnavailable("ONNX export and .onnx models need the onnx package: pip install 'vinr-zoo[onnx]'") from None
+    return onnx

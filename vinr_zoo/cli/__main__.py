@@ -1,0 +1,3 @@
+from vinr_zoo.cli import main
+
+main()
