@@ -91,6 +91,8 @@ def fit_video(
     torch.manual_seed(options.seed)
     model = family(config).to(device)
     dist.broadcast_parameters(model)
+    # The family's own preparation (e.g. optical flow between frames); deterministic, before any checkpoint is read.
+    model.fit_setup(video, options)
     optimizer = torch.optim.Adam(model.parameters(), lr=options.lr)
     generator = torch.Generator().manual_seed(dist.sampler_seed(options.seed))
     step, elapsed_before, history = 0, 0.0, []

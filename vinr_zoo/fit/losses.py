@@ -63,6 +63,11 @@ def train_step(model, optimizer, sampler: PixelSampler, options: FitOptions, vgg
             loss = loss / dist.world_size
         loss.backward()
         total_loss += loss.item()
+    # The family's own terms (flow supervision, ...), drawn from the same seeded sampler so a resume is exact.
+    extra = model.fit_extra_loss(sampler, options, precision, dist.share(n))
+    if extra is not None:
+        extra.backward()
+        total_loss += extra.item()
     total_loss, total_sq = dist.all_reduce_grads(list(model.parameters()), (total_loss, total_sq))
     optimizer.step()
     return total_loss, total_sq / (n * 3)

@@ -54,6 +54,18 @@ class VinrModel(nn.Module):
         """The forward pass a fit step uses (``precision`` "fp32" or "bf16"); default: the plain forward."""
         return self(coords)
 
+    def fit_setup(self, video, options: Any) -> None:
+        """Called once before a fit's first step (and before a resume reads its checkpoint), with the
+        `vinr_zoo.video.Video` being fitted: precompute what `fit_extra_loss` needs. Must be deterministic."""
+
+    def fit_extra_loss(self, sampler, options: Any, precision: str, n: int) -> torch.Tensor | None:
+        """The family's own loss terms for one step, beyond the reconstruction loss (None: nothing).
+
+        ``sampler`` is the fit's `vinr_zoo.fit.sampling.PixelSampler` (draw from ``sampler.gen`` so a resumed
+        fit continues bit-exactly); ``n`` is this process's share of the batch. The loop calls ``backward``.
+        """
+        return None
+
     def onnx_graph(self, *, precision: str, spec: OnnxSpec = SPEC) -> tuple[list, list]:
         """``(nodes, initializers)`` of an ONNX graph from ``spec.input_name`` to ``spec.output_name``.
 
