@@ -61,7 +61,7 @@ class OnnxSpec:
     atol_fp32: float = 1e-4
     # fp16 keeps the first layer (and its sine) in fp32; later layers round weights and activations to
     # 11 significant bits. Measured max |fp16 - torch|: 0.9e-3 / 1.8e-3 on fitted carphone models (width
-    # 128 / 32), up to 4.7e-3 on synthetic wide models (tests/test_export.py). 2e-2 ≈ 2.5 levels of 8-bit.
+    # 128 / 32), up to 4.7e-3 on synthetic wide models (tests/export/test_export_onnx.py). 2e-2 ≈ 2.5 levels of 8-bit.
     atol_fp16: float = 2e-2
     # Fraction of decoded 8-bit pixels (any channel) that may differ from torch's decode. fp32: 99.9 %
     # identical (measured 0 - 0.02 %, flips at rounding boundaries). fp16: measured 3 - 10 %, by one level.

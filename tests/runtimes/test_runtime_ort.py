@@ -154,7 +154,7 @@ def test_bad_options():
 def test_trt_without_tensorrt_is_one_clear_line(model_dirs, tmp_path, monkeypatch):
     """Without the tensorrt package (made certain here, also where it is installed) the trt runtime says so.
 
-    With or without a GPU the line names the package and the install command; tests/test_trt.py covers
+    With or without a GPU the line names the package and the install command; tests/export/test_export_trt.py covers
     the missing-GPU wording and the real engine."""
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # `import tensorrt` raises ImportError
     _, plain, _, _ = model_dirs
