@@ -16,7 +16,8 @@ from vinr_zoo.models import SineMLP, SineMLPConfig, VinrModel, list_architecture
 from vinr_zoo.parity import check_parity
 from vinr_zoo.publish import pull, push
 from vinr_zoo.version import __version__
-from vinr_zoo.video import read_video, sample_clip, write_video
+from vinr_zoo.video import read_video, sample_clip
+from vinr_zoo.video_writer import write_video
 from vinr_zoo.zoo import list_models
 
 __all__ = [

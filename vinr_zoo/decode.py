@@ -24,7 +24,7 @@ from vinr_zoo.export.trt import export_engine
 from vinr_zoo.metrics import to_uint8, to_unit  # noqa: F401  (re-exported: decode's colour mapping)
 from vinr_zoo.runtimes import Backend, backend_class
 from vinr_zoo.sources import ModelSource, resolve_source  # noqa: F401  (re-exported: what decode starts from)
-from vinr_zoo.video import VideoWriter, join_videos, output_kind
+from vinr_zoo.video_writer import VideoWriter, join_videos, output_kind
 
 DEFAULT_BATCH = 65536
 

@@ -34,6 +34,10 @@ class VideoError(VinrError):
     """A video cannot be read or written (missing, not a video, empty, bad size)."""
 
 
+class VideoOptionError(OptionError, VideoError):
+    """A reading option (frames, start, size) that no video can satisfy."""
+
+
 class GridError(VinrError, ValueError):
     """Invalid space-time grid parameters (scales, sizes, ROI, time range)."""
 

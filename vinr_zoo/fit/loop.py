@@ -20,7 +20,7 @@ from vinr_zoo._system import cpu_name
 from vinr_zoo.cards import training_metrics, write_model_card
 from vinr_zoo.contract import WEIGHTS_NAME
 from vinr_zoo.distributed import SINGLE, DistContext, DistributedError
-from vinr_zoo.errors import OutputExistsError, VinrError
+from vinr_zoo.errors import OptionError, OutputExistsError, VinrError
 from vinr_zoo.fit.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from vinr_zoo.fit.losses import train_step
 from vinr_zoo.fit.options import FitOptions, lr_at
@@ -81,9 +81,9 @@ def fit_video(
     ckpt_path = out / CHECKPOINT_NAME
     dist.from_main(lambda: _check_output_dir(out, resume, overwrite))  # it may delete a stale checkpoint: once
     if options.batch_size < dist.world_size:
-        raise DistributedError(f"--batch-size {options.batch_size} is smaller than the {dist.world_size} processes")
+        raise DistributedError(f"batch_size {options.batch_size} is smaller than the {dist.world_size} processes")
     if options.temporal_weight > 0 and video.num_frames < 2:
-        raise VinrError("--temporal needs a clip of at least 2 frames")
+        raise OptionError("temporal_weight", "needs a clip of at least 2 frames")
     device = torch.device(options.device)
 
     family = model_class(options.arch)

@@ -193,7 +193,7 @@ class OrtBackend(Backend):
             chosen.append(("CUDAExecutionProvider", {"device_id": device_id}))
         if not chosen:
             raise RuntimeUnavailable(
-                f"--device cuda with the ort runtime needs onnxruntime-gpu (this onnxruntime "
+                f"device cuda with the ort runtime needs onnxruntime-gpu (this onnxruntime "
                 f"{ort.__version__} offers {', '.join(available)}): pip install 'vinr-zoo[trt]'"
             )
         return [*chosen, "CPUExecutionProvider"]
