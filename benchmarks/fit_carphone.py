@@ -37,8 +37,15 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="fitbench-"))
     for minutes in budgets:
         r = fit_video(clip, FitOptions(hidden_features=args.width, minutes=minutes), tmp / f"default-{minutes}")
-        rows.append({"recipe": "default", "minutes": minutes, "steps": r.steps, "psnr": r.psnr,
-                     "steps_per_s": r.steps / r.wall_time_s})  # fmt: skip
+        rows.append(
+            {
+                "recipe": "default",
+                "minutes": minutes,
+                "steps": r.steps,
+                "psnr": r.psnr,
+                "steps_per_s": r.steps / r.wall_time_s,
+            }
+        )
         print(rows[-1], flush=True)
 
     marks = sorted(budgets)
@@ -58,8 +65,9 @@ def main() -> None:
         if len(snapshots) == len(marks):
             raise StopIteration
 
-    siren = FitOptions(hidden_features=args.width, time_omega_0=30.0, lr=1e-4, schedule="constant", loss="mse",
-                       minutes=max(marks) * 10)  # fmt: skip
+    siren = FitOptions(
+        hidden_features=args.width, time_omega_0=30.0, lr=1e-4, schedule="constant", loss="mse", minutes=max(marks) * 10
+    )
     try:
         fit_video(clip, siren, tmp / "siren", callback=snapshot)
     except StopIteration:
@@ -68,8 +76,14 @@ def main() -> None:
         step, p = snapshots[m]
         rows.append({"recipe": "siren", "minutes": m, "steps": step, "psnr": p, "steps_per_s": step / (m * 60)})
 
-    result = {"benchmark": "fit_carphone", "frames": args.frames, "width": args.width, "machine": machine(),
-              "matmul_gflops": roofline, "rows": rows}  # fmt: skip
+    result = {
+        "benchmark": "fit_carphone",
+        "frames": args.frames,
+        "width": args.width,
+        "machine": machine(),
+        "matmul_gflops": roofline,
+        "rows": rows,
+    }
     print(table(rows, ["recipe", "minutes", "steps", "steps_per_s", "psnr"]))
     print(f"fp32 matmul on this machine: {roofline:.0f} GFLOP/s; results -> {save('fit_carphone', result)}")
     _plot(rows)

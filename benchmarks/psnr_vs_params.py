@@ -32,12 +32,25 @@ def main() -> None:
     for width in (int(w) for w in args.widths.split(",")):
         r = fit_video(clip, FitOptions(hidden_features=width, steps=args.steps), tmp / f"w{width}")
         params = r.model.num_params
-        rows.append({"width": width, "params": params, "bpp_fp32": params * 32 / pixels, "steps": r.steps,
-                     "wall_s": r.wall_time_s, "psnr": r.psnr})  # fmt: skip
+        rows.append(
+            {
+                "width": width,
+                "params": params,
+                "bpp_fp32": params * 32 / pixels,
+                "steps": r.steps,
+                "wall_s": r.wall_time_s,
+                "psnr": r.psnr,
+            }
+        )
         print(rows[-1], flush=True)
     print(table(rows, ["width", "params", "bpp_fp32", "steps", "wall_s", "psnr"]))
-    result = {"benchmark": "psnr_vs_params", "clip": f"carphone 176x144x{args.frames}", "steps": args.steps,
-              "machine": machine(), "rows": rows}  # fmt: skip
+    result = {
+        "benchmark": "psnr_vs_params",
+        "clip": f"carphone 176x144x{args.frames}",
+        "steps": args.steps,
+        "machine": machine(),
+        "rows": rows,
+    }
     print(f"results -> {save('psnr_vs_params', result)}")
 
     import matplotlib

@@ -40,12 +40,39 @@ def run_fit(out: Path, args: argparse.Namespace, *, procs: int, threads: int | N
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     launcher = [sys.executable, "-m", "vinr_zoo.cli"]
     if procs > 1:
-        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(procs),
-                    "-m", "vinr_zoo.cli"]  # fmt: skip
+        launcher = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            str(procs),
+            "-m",
+            "vinr_zoo.cli",
+        ]
     batch = args.batch_size * (args.gpu_batch_factor if device == "cuda" else 1)
-    cmd = [*launcher, "fit", "sample:carphone", "--frames", str(args.frames), "--width", str(args.width),
-           "--depth", str(args.depth), "--batch-size", str(batch), "--steps", str(args.steps),
-           "--checkpoint-every", str(10 * args.steps), "--device", device, "-q", "-o", str(out)]  # fmt: skip
+    cmd = [
+        *launcher,
+        "fit",
+        "sample:carphone",
+        "--frames",
+        str(args.frames),
+        "--width",
+        str(args.width),
+        "--depth",
+        str(args.depth),
+        "--batch-size",
+        str(batch),
+        "--steps",
+        str(args.steps),
+        "--checkpoint-every",
+        str(10 * args.steps),
+        "--device",
+        device,
+        "-q",
+        "-o",
+        str(out),
+    ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     wall = time.perf_counter() - start
@@ -94,14 +121,25 @@ def main() -> None:
         gpu_note = f"GPU: {torch.cuda.get_device_name(0)}, batch x{args.gpu_batch_factor}"
     else:
         gpu_note = "no CUDA GPU on this machine: the single-GPU row is skipped"
-    columns = ["processes", "threads_each", "device", "batch", "steps", "steps_per_s", "speedup_vs_best_1_process",
-               "command_wall_s", "psnr_db"]  # fmt: skip
+    columns = [
+        "processes",
+        "threads_each",
+        "device",
+        "batch",
+        "steps",
+        "steps_per_s",
+        "speedup_vs_best_1_process",
+        "command_wall_s",
+        "psnr_db",
+    ]
     print(table(rows, columns))
     load = f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} (1 min; this machine has {cpus} CPUs)"
     print(f"\n{load}\n{gpu_note}")
     print(f"\n{CAVEAT}")
-    path = save("scale_out", {"machine": machine(), "settings": vars(args), "rows": rows, "note": CAVEAT,
-                              "gpu": gpu_note, "load": load})  # fmt: skip
+    path = save(
+        "scale_out",
+        {"machine": machine(), "settings": vars(args), "rows": rows, "note": CAVEAT, "gpu": gpu_note, "load": load},
+    )
     print(f"\nwrote {path}")
 
 

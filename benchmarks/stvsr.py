@@ -35,8 +35,16 @@ def main() -> None:
             for subset in ("all", "held_out"):
                 sc = subsets.get(subset)
                 if sc is not None:
-                    rows.append({"scale_s": s, "scale_t": t, "method": method, "frames": subset,
-                                 "psnr_rgb": sc.psnr_rgb, "ssim": sc.ssim})  # fmt: skip
+                    rows.append(
+                        {
+                            "scale_s": s,
+                            "scale_t": t,
+                            "method": method,
+                            "frames": subset,
+                            "psnr_rgb": sc.psnr_rgb,
+                            "ssim": sc.ssim,
+                        }
+                    )
         print(report.summary(), flush=True)
     print(table(rows, ["scale_s", "scale_t", "method", "frames", "psnr_rgb", "ssim"]))
     result = {"benchmark": "stvsr", "steps": args.steps, "machine": machine(), "rows": rows, "reports": reports}
@@ -48,9 +56,17 @@ def main() -> None:
 def _plot(rows) -> None:
     cases = list(dict.fromkeys((r["scale_s"], r["scale_t"]) for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    series = {m: [next(r["psnr_rgb"] for r in rows if (r["scale_s"], r["scale_t"]) == c and r["method"] == m
-                       and r["frames"] == "held_out") for c in cases]
-              for m in methods}  # fmt: skip
+    series = {
+        m: [
+            next(
+                r["psnr_rgb"]
+                for r in rows
+                if (r["scale_s"], r["scale_t"]) == c and r["method"] == m and r["frames"] == "held_out"
+            )
+            for c in cases
+        ]
+        for m in methods
+    }
     grouped_bars("stvsr", [f"S={s}, T={t}" for s, t in cases], series, ylabel="held-out frames PSNR (dB)", bottom=20)
 
 

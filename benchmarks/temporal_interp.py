@@ -73,8 +73,13 @@ def main() -> None:
         base = next(b for b in rows if b["scale_t"] == r["scale_t"] and b["variant"] == "linear blend")
         r["vs_linear_db"] = r["held_out_psnr"] - base["held_out_psnr"]
     print(table(rows, ["scale_t", "variant", "held_out_psnr", "vs_linear_db", "train_psnr"]))
-    result = {"benchmark": "temporal_interp", "steps": args.steps, "width": args.width, "machine": machine(),
-              "rows": rows}  # fmt: skip
+    result = {
+        "benchmark": "temporal_interp",
+        "steps": args.steps,
+        "width": args.width,
+        "machine": machine(),
+        "rows": rows,
+    }
     print(f"results -> {save('temporal_interp', result)}")
     _plot(rows)
 
@@ -82,10 +87,13 @@ def main() -> None:
 def _plot(rows) -> None:
     ks = sorted({r["scale_t"] for r in rows})
     variants = list(dict.fromkeys(r["variant"] for r in rows))
-    series = {v: [next(r["held_out_psnr"] for r in rows if r["scale_t"] == k and r["variant"] == v) for k in ks]
-              for v in variants}  # fmt: skip
-    grouped_bars("temporal_interp", [f"1 frame in {k} seen" for k in ks], series, ylabel="held-out PSNR (dB)",
-                 bottom=15)  # fmt: skip
+    series = {
+        v: [next(r["held_out_psnr"] for r in rows if r["scale_t"] == k and r["variant"] == v) for k in ks]
+        for v in variants
+    }
+    grouped_bars(
+        "temporal_interp", [f"1 frame in {k} seen" for k in ks], series, ylabel="held-out PSNR (dB)", bottom=15
+    )
 
 
 if __name__ == "__main__":

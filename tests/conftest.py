@@ -51,8 +51,15 @@ def pytest_configure(config):
     os.environ["HF_HOME"] = home
     os.environ["HF_HUB_DISABLE_XET"] = "1"  # uploads go through the LFS protocol; the test Hub has no Xet backend
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_CACHE",
-                "HUGGINGFACE_HUB_CACHE", "HF_TOKEN_PATH"):  # fmt: skip
+    for var in (
+        "HF_TOKEN",
+        "HUGGING_FACE_HUB_TOKEN",
+        "HF_HUB_OFFLINE",
+        "TRANSFORMERS_OFFLINE",
+        "HF_HUB_CACHE",
+        "HUGGINGFACE_HUB_CACHE",
+        "HF_TOKEN_PATH",
+    ):
         os.environ.pop(var, None)
     # Requests to the test Hub must never go through a proxy configured for the machine.
     no_proxy = [v for v in os.environ.get("NO_PROXY", "").split(",") if v]

@@ -42,6 +42,8 @@ def pytest_runtest_makereport(item, call):
         if selected_by_gpu(markexpr, item.iter_markers()):
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             report.outcome = "failed"
-            report.longrepr = (f"{item.nodeid}: -m {markexpr!r} selected this gpu test, but it skipped "
-                               f"({reason}); a GPU run needs tensorrt and a CUDA GPU, it must not skip them")  # fmt: skip
+            report.longrepr = (
+                f"{item.nodeid}: -m {markexpr!r} selected this gpu test, but it skipped "
+                f"({reason}); a GPU run needs tensorrt and a CUDA GPU, it must not skip them"
+            )
     return report

@@ -249,28 +249,56 @@ CASES = [
     ("video-pickled-npy", lambda m, o: ["fit", m.pickle_npy, "-o", o, *FIT], ["objects.npy", "not a readable .npy"]),
     ("video-unknown-sample", lambda m, o: ["fit", "sample:nosuch", "-o", o, *FIT], ["unknown sample clip"]),
     ("fit-frames-0", lambda m, o: ["fit", "sample:carphone", "--frames", "0", "-o", o, *FIT], ["--frames"]),
-    ("fit-size-malformed", lambda m, o: ["fit", "sample:carphone", "--size", "44by36", "-o", o, *FIT],
-     ["'44by36'", "WIDTHxHEIGHT"]),
-    ("fit-width-0", lambda m, o: ["fit", "sample:carphone", "--frames", "2", "-o", o, *FIT, "--width", "0"],
-     ["--width must be a positive integer"]),
-    ("fit-omega-t-nan", lambda m, o: ["fit", "sample:carphone", "--frames", "2", "-o", o, *FIT, "--omega-t", "nan"],
-     ["--omega-t must be a finite number > 0"]),
+    (
+        "fit-size-malformed",
+        lambda m, o: ["fit", "sample:carphone", "--size", "44by36", "-o", o, *FIT],
+        ["'44by36'", "WIDTHxHEIGHT"],
+    ),
+    (
+        "fit-width-0",
+        lambda m, o: ["fit", "sample:carphone", "--frames", "2", "-o", o, *FIT, "--width", "0"],
+        ["--width must be a positive integer"],
+    ),
+    (
+        "fit-omega-t-nan",
+        lambda m, o: ["fit", "sample:carphone", "--frames", "2", "-o", o, *FIT, "--omega-t", "nan"],
+        ["--omega-t must be a finite number > 0"],
+    ),
     # scales
     *[
-        (f"scale-{axis}-{value}", lambda m, o, a=axis, v=value: ["decode", m.model, "-o", o, f"--scale-{a}", v],
-         [f"--scale-{axis} must be a finite number > 0"])
+        (
+            f"scale-{axis}-{value}",
+            lambda m, o, a=axis, v=value: ["decode", m.model, "-o", o, f"--scale-{a}", v],
+            [f"--scale-{axis} must be a finite number > 0"],
+        )
         for axis in ("s", "t")
         for value in ("0", "-1", "-0.5", "nan", "inf", "-inf")
     ],
-    ("scale-s-too-wide", lambda m, o: ["decode", m.model, "-o", o, "--scale-s", "1000"],
-     ["width would be 88000 pixels", "over the limit of 32768", "--roi"]),
-    ("scale-s-1e308", lambda m, o: ["decode", m.model, "-o", o, "--scale-s", "1e308"],
-     ["width would be inf pixels", "--roi"]),
-    ("scale-t-too-many-frames", lambda m, o: ["decode", m.model, "-o", o, "--scale-t", "1e7"],
-     ["would give 7e+07 output frames", "over the limit", "--frames"]),
-    ("scale-t-1e308", lambda m, o: ["decode", m.model, "-o", o, "--scale-t", "1e308"], ["inf output frames", "--frames"]),
-    ("scale-too-many-pixels", lambda m, o: ["decode", m.model, "-o", o, "--scale-s", "300", "--scale-t", "1000"],
-     ["26400x21600x7001 = 3.99e+12 pixels", "limit of 1e+12", "--roi", "--frames"]),
+    (
+        "scale-s-too-wide",
+        lambda m, o: ["decode", m.model, "-o", o, "--scale-s", "1000"],
+        ["width would be 88000 pixels", "over the limit of 32768", "--roi"],
+    ),
+    (
+        "scale-s-1e308",
+        lambda m, o: ["decode", m.model, "-o", o, "--scale-s", "1e308"],
+        ["width would be inf pixels", "--roi"],
+    ),
+    (
+        "scale-t-too-many-frames",
+        lambda m, o: ["decode", m.model, "-o", o, "--scale-t", "1e7"],
+        ["would give 7e+07 output frames", "over the limit", "--frames"],
+    ),
+    (
+        "scale-t-1e308",
+        lambda m, o: ["decode", m.model, "-o", o, "--scale-t", "1e308"],
+        ["inf output frames", "--frames"],
+    ),
+    (
+        "scale-too-many-pixels",
+        lambda m, o: ["decode", m.model, "-o", o, "--scale-s", "300", "--scale-t", "1000"],
+        ["26400x21600x7001 = 3.99e+12 pixels", "limit of 1e+12", "--roi", "--frames"],
+    ),
     # --size, --roi, --time-range, --frames
     *[
         (f"size-{text or 'empty'}", lambda m, o, t=text: ["decode", m.model, "-o", o, "--size", t], [f"size {text!r}"])
@@ -303,7 +331,11 @@ CASES = [
     ("config-binary", lambda m, o: ["decode", m.binary_config, "-o", o], ["config.json"]),
     ("config-future-schema", lambda m, o: ["decode", m.future, "-o", o], ["schema_version 99 is newer", "upgrade"]),
     ("config-no-schema", lambda m, o: ["decode", m.no_schema, "-o", o], ["missing schema_version"]),
-    ("config-too-wide", lambda m, o: ["decode", m.too_wide, "-o", o], ["hidden_features must be an integer in [1, 4096]"]),
+    (
+        "config-too-wide",
+        lambda m, o: ["decode", m.too_wide, "-o", o],
+        ["hidden_features must be an integer in [1, 4096]"],
+    ),
     ("config-nan-omega", lambda m, o: ["decode", m.nan_omega, "-o", o], ["first_omega_0 must be a finite number"]),
     ("config-string-layers", lambda m, o: ["decode", m.string_layers, "-o", o], ["hidden_layers must be an integer"]),
     ("config-huge-int", lambda m, o: ["decode", m.huge_int, "-o", o], ["time_omega_0 must be a finite number"]),
@@ -311,32 +343,64 @@ CASES = [
     # ONNX files
     ("onnx-text", lambda m, o: ["decode", m.text_onnx, "-o", o], ["text.onnx is not an ONNX model"]),
     ("onnx-empty", lambda m, o: ["decode", m.empty_onnx, "-o", o], ["empty.onnx is not an ONNX model"]),
-    ("onnx-wrong-input", lambda m, o: ["decode", m.wrong_input, "-o", o],
-     ["does not follow the ONNX contract", "input is named 'x'"]),
+    (
+        "onnx-wrong-input",
+        lambda m, o: ["decode", m.wrong_input, "-o", o],
+        ["does not follow the ONNX contract", "input is named 'x'"],
+    ),
     ("onnx-fixed-n", lambda m, o: ["decode", m.fixed_n, "-o", o], ["fixed first dimension 4096"]),
     ("onnx-no-metadata", lambda m, o: ["decode", m.no_meta, "-o", o], ["no vinr_zoo.config entry"]),
-    ("onnx-external-escape", lambda m, o: ["decode", m.escape_onnx, "-o", o, "--runtime", "ort"],
-     ["'../secret.bin', outside the model's folder"]),
-    ("onnx-external-absolute", lambda m, o: ["decode", m.absolute_onnx, "-o", o, "--runtime", "ort"],
-     ["secret2.bin', outside the model's folder"]),
-    ("onnx-external-symlink", lambda m, o: ["decode", m.symlink_onnx, "-o", o, "--runtime", "ort"],
-     ["'weights.bin', outside the model's folder"]),
-    ("onnx-dir-escape-ort", lambda m, o: ["decode", m.dir_escape, "-o", o, "--runtime", "ort"],
-     ["cannot be loaded by onnxruntime", "outside the model's folder"]),
-    ("onnx-dir-contract-ort", lambda m, o: ["decode", m.dir_contract, "-o", o, "--runtime", "ort"],
-     ["does not follow the ONNX contract"]),
+    (
+        "onnx-external-escape",
+        lambda m, o: ["decode", m.escape_onnx, "-o", o, "--runtime", "ort"],
+        ["'../secret.bin', outside the model's folder"],
+    ),
+    (
+        "onnx-external-absolute",
+        lambda m, o: ["decode", m.absolute_onnx, "-o", o, "--runtime", "ort"],
+        ["secret2.bin', outside the model's folder"],
+    ),
+    (
+        "onnx-external-symlink",
+        lambda m, o: ["decode", m.symlink_onnx, "-o", o, "--runtime", "ort"],
+        ["'weights.bin', outside the model's folder"],
+    ),
+    (
+        "onnx-dir-escape-ort",
+        lambda m, o: ["decode", m.dir_escape, "-o", o, "--runtime", "ort"],
+        ["cannot be loaded by onnxruntime", "outside the model's folder"],
+    ),
+    (
+        "onnx-dir-contract-ort",
+        lambda m, o: ["decode", m.dir_contract, "-o", o, "--runtime", "ort"],
+        ["does not follow the ONNX contract"],
+    ),
     # outputs that cannot be written
-    ("out-under-a-file-npy", lambda m, o: ["decode", m.model, "-o", m.notes / "out.npy"], ["notes.txt is not a folder"]),
-    ("out-under-a-file-mp4", lambda m, o: ["decode", m.model, "-o", m.notes / "out.mp4"], ["notes.txt is not a folder"]),
+    (
+        "out-under-a-file-npy",
+        lambda m, o: ["decode", m.model, "-o", m.notes / "out.npy"],
+        ["notes.txt is not a folder"],
+    ),
+    (
+        "out-under-a-file-mp4",
+        lambda m, o: ["decode", m.model, "-o", m.notes / "out.mp4"],
+        ["notes.txt is not a folder"],
+    ),
     ("out-under-a-file-png", lambda m, o: ["decode", m.model, "-o", m.notes / "frames"], ["notes.txt is not a folder"]),
     ("out-deep-under-a-file", lambda m, o: ["decode", m.model, "-o", m.notes / "a" / "b.npy"], ["cannot"]),
     ("out-proc-npy", lambda m, o: ["decode", m.model, "-o", "/proc/vinr-test-out.npy"], ["cannot write /proc/"]),
     ("out-proc-mp4", lambda m, o: ["decode", m.model, "-o", "/proc/vinr-test-out.mp4"], ["cannot write /proc/"]),
     ("out-suffix", lambda m, o: ["decode", m.model, "-o", o.with_suffix(".avi")], ["use .mp4/.mkv/.mov"]),
-    ("fit-out-under-a-file", lambda m, o: ["fit", "sample:carphone", "--frames", "2", "-o", m.notes / "m", *FIT],
-     ["notes.txt is not a folder"]),
-    ("fit-out-proc", lambda m, o: ["fit", "sample:carphone", "--frames", "2", "-o", "/proc/vinr-test-fit", *FIT],
-     ["cannot write /proc/vinr-test-fit"]),
+    (
+        "fit-out-under-a-file",
+        lambda m, o: ["fit", "sample:carphone", "--frames", "2", "-o", m.notes / "m", *FIT],
+        ["notes.txt is not a folder"],
+    ),
+    (
+        "fit-out-proc",
+        lambda m, o: ["fit", "sample:carphone", "--frames", "2", "-o", "/proc/vinr-test-fit", *FIT],
+        ["cannot write /proc/vinr-test-fit"],
+    ),
     ("export-out-under-a-file", lambda m, o: ["export", m.model, "-o", m.notes / "e"], ["notes.txt is not a folder"]),
     ("export-out-proc", lambda m, o: ["export", m.model, "-o", "/proc/vinr-test-export"], ["/proc/vinr-test-export"]),
     ("pull-out-under-a-file", lambda m, o: ["pull", m.model, "-o", m.notes / "p"], ["notes.txt is not a folder"]),
@@ -361,8 +425,9 @@ def test_bad_input_is_one_line_and_writes_nothing(bad, tmp_path, case_id, build,
 def test_the_hints_in_the_size_limit_message_work(bad, tmp_path):
     """The too-large message suggests --roi and --frames; with them the same scales render."""
     out = tmp_path / "zoom.npy"
-    result = invoke("decode", bad.model, "-o", out, "--scale-s", "300", "--scale-t", "1000", "--roi", "10,20,2,1",
-                    "--frames", "3")  # fmt: skip
+    result = invoke(
+        "decode", bad.model, "-o", out, "--scale-s", "300", "--scale-t", "1000", "--roi", "10,20,2,1", "--frames", "3"
+    )
     assert result.exit_code == 0, result.output
     assert np.load(out).shape == (3, 300, 600, 3)
     result = invoke("decode", bad.model, "-o", tmp_path / "t.npy", "--scale-t", "1e7", "--time-range", "2:2.00001")
@@ -424,7 +489,8 @@ def test_existing_outputs_are_kept_without_overwrite(bad, tmp_path):
 
 # ---- the real process: stderr is exactly one line --------------------------------------------------------------
 @pytest.mark.parametrize(
-    "kind", ["corrupt-weights", "too-large", "debug"],
+    "kind",
+    ["corrupt-weights", "too-large", "debug"],
 )
 def test_one_line_on_the_real_stderr(bad, tmp_path, kind):
     out = tmp_path / "o.mp4"
@@ -434,8 +500,9 @@ def test_one_line_on_the_real_stderr(bad, tmp_path, kind):
         "debug": ["--debug", "decode", str(bad.corrupt_header), "-o", str(out)],
     }[kind]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "vinr_zoo.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "vinr_zoo.cli", *args], capture_output=True, text=True, env=env, timeout=120
+    )
     assert proc.returncode == 1 and proc.stdout == ""
     if kind == "debug":
         assert "Traceback" in proc.stderr and "ModelLoadError" in proc.stderr
@@ -466,8 +533,10 @@ def test_hub_errors_are_one_line_and_write_nothing(hub, pushed, monkeypatch, tmp
         assert_nothing_at(out)
 
     check(["pull", "alice/no-such-model", "--cache-dir", cache, "-o", out], "Hub repo alice/no-such-model not found")
-    check(["pull", f"{pushed.public}@no-such-branch", "--cache-dir", cache, "-o", out],
-          f"Hub repo {pushed.public} has no revision 'no-such-branch'")  # fmt: skip
+    check(
+        ["pull", f"{pushed.public}@no-such-branch", "--cache-dir", cache, "-o", out],
+        f"Hub repo {pushed.public} has no revision 'no-such-branch'",
+    )
     check(["decode", f"{pushed.public}@{'0' * 40}", "-o", out.with_suffix(".npy")], "has no revision")
     check(["decode", "alice/no-such-model", "-o", out.with_suffix(".npy")], "not found")
     check(["pull", "not a repo!", "-o", out], "not an embedded zoo name", "Hub repo id")
@@ -481,8 +550,11 @@ def test_hub_errors_are_one_line_and_write_nothing(hub, pushed, monkeypatch, tmp
     import huggingface_hub.constants as constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    check(["pull", pushed.public, "--cache-dir", tmp_path / "empty", "-o", out], "not in the local Hub cache",
-          "HF_HUB_OFFLINE")  # fmt: skip
+    check(
+        ["pull", pushed.public, "--cache-dir", tmp_path / "empty", "-o", out],
+        "not in the local Hub cache",
+        "HF_HUB_OFFLINE",
+    )
 
 
 def test_hub_downloads_are_hash_checked(pushed, monkeypatch, tmp_path):
@@ -497,8 +569,9 @@ def test_hub_downloads_are_hash_checked(pushed, monkeypatch, tmp_path):
         damaged[-2] ^= 0x01  # one bit: same size, so huggingface_hub's own size check cannot see it
         blob.write_bytes(bytes(damaged))
         out = tmp_path / "out"
-        one_error_line(invoke("pull", pushed.public, "--cache-dir", cache, "-o", out), name, kind,
-                       "does not match", "pull again")  # fmt: skip
+        one_error_line(
+            invoke("pull", pushed.public, "--cache-dir", cache, "-o", out), name, kind, "does not match", "pull again"
+        )
         assert_nothing_at(out)
         import huggingface_hub.constants as constants
 

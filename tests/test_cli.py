@@ -24,8 +24,26 @@ def test_help_lists_the_product_commands():
 
 def test_fit_then_decode_through_the_cli(tmp_path):
     model_dir = tmp_path / "m"
-    result = run("fit", carphone_path(), "-o", model_dir, "--frames", 3, "--size", "44x36", "--width", 16,
-                 "--depth", 2, "--steps", 30, "--batch-size", 2048, "--seed", 1)  # fmt: skip
+    result = run(
+        "fit",
+        carphone_path(),
+        "-o",
+        model_dir,
+        "--frames",
+        3,
+        "--size",
+        "44x36",
+        "--width",
+        16,
+        "--depth",
+        2,
+        "--steps",
+        30,
+        "--batch-size",
+        2048,
+        "--seed",
+        1,
+    )
     assert result.exit_code == 0, result.output
     assert "PSNR" in result.output and "dB" in result.output
     cfg = json.loads((model_dir / "config.json").read_text())
@@ -85,8 +103,11 @@ def test_existing_output_needs_overwrite(tmp_path):
 
 
 def test_console_script_entry_point_runs_as_a_subprocess(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "vinr_zoo.cli", "decode", str(tmp_path / "none"), "-o",
-                           str(tmp_path / "x.npy")], capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "vinr_zoo.cli", "decode", str(tmp_path / "none"), "-o", str(tmp_path / "x.npy")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(tmp_path / "none") in lines[0]

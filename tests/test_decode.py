@@ -33,7 +33,6 @@ def test_any_scale_output_shape_fps_and_frame_limit(tmp_path):
     assert read_video(tmp_path / "few").frames.shape == (3, 30, 40, 3)
 
 
-
 def test_written_mp4_has_the_frame_count_fps_and_timestamps_read_back_with_pyav(tmp_path):
     """`vinr decode --scale-t 2.5` of an 8-frame 29.97 fps model: 18 frames at 74.925 fps, frame j at j / fps."""
     from fractions import Fraction
@@ -63,6 +62,7 @@ def test_written_mp4_has_the_frame_count_fps_and_timestamps_read_back_with_pyav(
     for j, t in enumerate(times):  # each frame at j / fps, within the container's clock resolution
         assert abs(t - j / fps) <= decoded[0].time_base, (j, t, j / fps)
     assert {f.to_ndarray(format="rgb24").shape for f in decoded} == {(72, 88, 3)}
+
 
 def test_integer_scale_t_frames_equal_source_frame_renders(tmp_path):
     d = tiny_model_dir()

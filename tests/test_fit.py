@@ -98,12 +98,29 @@ def test_temporal_loss_smooths_the_model_in_time(tmp_path):
 # VGG16's convolutions as timm's vgg16.tv_in1k model.safetensors holds them: torchvision's `features.N`
 # numbering (N = 0, 2, 5, 7, 10, 12, 14 up to relu3_3, then 17 ... 28), then timm's ConvMlp pre-logits (the
 # 7x7 and 1x1 convolutions that replace torchvision's classifier.0 / classifier.3) and the head's fc.
-_VGG16_CONVS = [(0, 3, 64), (2, 64, 64), (5, 64, 128), (7, 128, 128), (10, 128, 256), (12, 256, 256),
-                (14, 256, 256), (17, 256, 512), (19, 512, 512), (21, 512, 512), (24, 512, 512), (26, 512, 512),
-                (28, 512, 512)]  # fmt: skip
-_VGG16_TAIL = {"pre_logits.fc1.weight": (4096, 512, 7, 7), "pre_logits.fc1.bias": (4096,),
-               "pre_logits.fc2.weight": (4096, 4096, 1, 1), "pre_logits.fc2.bias": (4096,),
-               "head.fc.weight": (1000, 4096), "head.fc.bias": (1000,)}  # fmt: skip
+_VGG16_CONVS = [
+    (0, 3, 64),
+    (2, 64, 64),
+    (5, 64, 128),
+    (7, 128, 128),
+    (10, 128, 256),
+    (12, 256, 256),
+    (14, 256, 256),
+    (17, 256, 512),
+    (19, 512, 512),
+    (21, 512, 512),
+    (24, 512, 512),
+    (26, 512, 512),
+    (28, 512, 512),
+]
+_VGG16_TAIL = {
+    "pre_logits.fc1.weight": (4096, 512, 7, 7),
+    "pre_logits.fc1.bias": (4096,),
+    "pre_logits.fc2.weight": (4096, 4096, 1, 1),
+    "pre_logits.fc2.bias": (4096,),
+    "head.fc.weight": (1000, 4096),
+    "head.fc.bias": (1000,),
+}
 _VGG_RELU33_LAST = 14  # the loader reads features.0 ... features.14 and nothing after
 
 
@@ -132,12 +149,14 @@ def test_fake_vgg_has_the_published_key_layout_and_the_loader_takes_only_relu3_3
     from vinr_zoo.fit.perceptual import load_vgg16
 
     written = _fake_vgg(tmp_path / "vgg.safetensors")
-    assert sorted(written) == sorted([f"features.{i}.{k}" for i, _, _ in _VGG16_CONVS for k in ("weight", "bias")]
-                                     + list(_VGG16_TAIL))  # fmt: skip
+    assert sorted(written) == sorted(
+        [f"features.{i}.{k}" for i, _, _ in _VGG16_CONVS for k in ("weight", "bias")] + list(_VGG16_TAIL)
+    )
     vgg = load_vgg16(tmp_path / "vgg.safetensors")
     loaded = vgg.state_dict()
-    assert sorted(loaded) == sorted(k for k in written
-                                    if k.startswith("features.") and int(k.split(".")[1]) <= _VGG_RELU33_LAST)  # fmt: skip
+    assert sorted(loaded) == sorted(
+        k for k in written if k.startswith("features.") and int(k.split(".")[1]) <= _VGG_RELU33_LAST
+    )
     for key, value in loaded.items():
         assert torch.equal(value, written[key]), key
 
@@ -147,8 +166,12 @@ def test_perceptual_loss_changes_the_fit(tmp_path):
     _fake_vgg(tmp_path / "vgg.safetensors")  # random weights: the plumbing, not ImageNet features
     clip = carphone_small(2)
     vgg = str(tmp_path / "vgg.safetensors")
-    fits = {w: fit_video(clip, _opts(steps=3, seed=5, perceptual_weight=w, vgg_weights=vgg if w else None),
-                         tmp_path / f"p{w}").model.state_dict() for w in (0.0, 0.1, 1.0)}  # fmt: skip
+    fits = {
+        w: fit_video(
+            clip, _opts(steps=3, seed=5, perceptual_weight=w, vgg_weights=vgg if w else None), tmp_path / f"p{w}"
+        ).model.state_dict()
+        for w in (0.0, 0.1, 1.0)
+    }
     cfg = json.loads((tmp_path / "p0.1" / "config.json").read_text())
     assert cfg["training"]["losses"] == ["l1", "perceptual_vgg16_relu3_3:0.1"]
     assert json.loads((tmp_path / "p0.0" / "config.json").read_text())["training"]["losses"] == ["l1"]
@@ -167,8 +190,11 @@ def test_perceptual_loss_without_weights_is_one_clear_error(tmp_path, monkeypatc
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # as with HF_HUB_OFFLINE=1
     (tmp_path / "junk.safetensors").write_bytes(b"garbage")
     with pytest.raises(VinrError, match="not a readable safetensors"):
-        fit_video(carphone_small(2), _opts(perceptual_weight=0.1, vgg_weights=str(tmp_path / "junk.safetensors")),
-                  tmp_path / "q")  # fmt: skip
+        fit_video(
+            carphone_small(2),
+            _opts(perceptual_weight=0.1, vgg_weights=str(tmp_path / "junk.safetensors")),
+            tmp_path / "q",
+        )
     # a Hub repo that cannot be had offline with an empty cache
     with pytest.raises(VinrError, match="--vgg-weights"):
         fit_video(carphone_small(2), _opts(perceptual_weight=0.1, vgg_weights="nobody/no-such-vgg"), tmp_path / "r")
@@ -177,10 +203,16 @@ def test_perceptual_loss_without_weights_is_one_clear_error(tmp_path, monkeypatc
 
 @pytest.mark.parametrize(
     "kw,msg",
-    [({"steps": 0}, "steps"), ({"lr": float("nan")}, "lr"), ({"minutes": -1.0}, "minutes"),
-     ({"batch_size": 0}, "batch_size"), ({"temporal_weight": -1.0}, "temporal_weight"), ({"device": "tpu"}, "device"),
-     ({"arch": "resnet"}, "arch")],
-)  # fmt: skip
+    [
+        ({"steps": 0}, "steps"),
+        ({"lr": float("nan")}, "lr"),
+        ({"minutes": -1.0}, "minutes"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"temporal_weight": -1.0}, "temporal_weight"),
+        ({"device": "tpu"}, "device"),
+        ({"arch": "resnet"}, "arch"),
+    ],
+)
 def test_bad_fit_options_name_the_field(tmp_path, kw, msg):
     """Library errors name the FitOptions field (the CLI maps it to its flag, see tests/test_cli.py)."""
     with pytest.raises(OptionError, match=f"^{msg} ") as info:
@@ -193,8 +225,12 @@ def test_bad_fit_options_name_the_field(tmp_path, kw, msg):
 def test_minutes_budget_stops_the_fit_and_the_lr_follows_the_clock(tmp_path):
     budget_s = 0.03 * 60
     lrs = []
-    out = fit_video(carphone_small(2), _opts(steps=None, minutes=0.03, warmup_steps=1), tmp_path / "t",
-                    callback=lambda info: lrs.append((info.progress, info.lr)))  # fmt: skip
+    out = fit_video(
+        carphone_small(2),
+        _opts(steps=None, minutes=0.03, warmup_steps=1),
+        tmp_path / "t",
+        callback=lambda info: lrs.append((info.progress, info.lr)),
+    )
     assert out.steps == len(lrs) >= 2
     assert budget_s <= out.wall_time_s < budget_s + 10  # stopped at the budget, not before and not much after
     assert np.isfinite(out.psnr)
@@ -219,7 +255,6 @@ def test_precision_is_recorded_and_changes_the_fit(tmp_path):
 
 def test_bf16_keeps_the_first_layer_in_fp32():
     from vinr_zoo.models import SineMLPConfig
-
 
     torch.manual_seed(0)
     m = SineMLP(SineMLPConfig(hidden_features=16, hidden_layers=2))
@@ -246,5 +281,7 @@ def test_training_metrics_keep_only_finite_numbers():
 
     assert training_metrics({"final_psnr_rgb": 10**400, "final_psnr_y": None, "final_ssim": True}) == {}
     assert training_metrics({"final_psnr_rgb": 31, "final_ssim": 0.5, "final_psnr_y": float("inf")}) == {
-        "psnr_rgb": 31.0, "ssim": 0.5}
+        "psnr_rgb": 31.0,
+        "ssim": 0.5,
+    }
     assert training_metrics("not a dict") == {}

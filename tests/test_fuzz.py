@@ -90,8 +90,9 @@ def test_integer_scale_t_over_a_time_range_hits_its_source_instants_exactly(t, k
 def test_explicit_size_and_frame_count(params, width, height, frames):
     w, h, t, (rx, ry, rw, rh), (k0, k1), _, _ = params
     assume(frames == 1 or k1 > k0)
-    g = SpaceTimeGrid.build(w, h, t, width=width, height=height, frames=frames, roi=(rx, ry, rw, rh),
-                            time_range=(k0, k1))  # fmt: skip
+    g = SpaceTimeGrid.build(
+        w, h, t, width=width, height=height, frames=frames, roi=(rx, ry, rw, rh), time_range=(k0, k1)
+    )
     assert g.shape == (frames, height, width)
     expected_x = 2 * (rx + (np.arange(width) + 0.5) * rw / width) / w - 1
     np.testing.assert_allclose(g.xs(), expected_x, rtol=0, atol=1e-12)
@@ -123,8 +124,17 @@ SMALL_SCALE = st.floats(1e-3, 1e4)
 def test_any_grid_parameters_give_a_valid_grid_or_a_grid_error(src, scale_s, scale_t, roi, time_range, sizes, head):
     width, height, frames = sizes
     try:
-        g = SpaceTimeGrid.build(*src, scale_s=scale_s, scale_t=scale_t, roi=roi, time_range=time_range, width=width,
-                                height=height, frames=frames, head=head)  # fmt: skip
+        g = SpaceTimeGrid.build(
+            *src,
+            scale_s=scale_s,
+            scale_t=scale_t,
+            roi=roi,
+            time_range=time_range,
+            width=width,
+            height=height,
+            frames=frames,
+            head=head,
+        )
     except GridError as exc:
         assert "\n" not in str(exc) and len(str(exc)) < 400
         return
@@ -138,7 +148,11 @@ def test_any_grid_parameters_give_a_valid_grid_or_a_grid_error(src, scale_s, sca
 
 # ---- config.json mutations ---------------------------------------------------------------------------------
 JSON_SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
     st.sampled_from([0, -1, 3, 4096, 4097, 64, 65, 1e4, 1e4 + 1, 10**400, -(10**30), 1e308, float("nan"), "sine_mlp"]),
 )
 JSON_VALUES = st.recursive(
@@ -146,8 +160,19 @@ JSON_VALUES = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=8,
 )
-TOP_KEYS = ["schema_version", "architecture", "in_features", "out_features", "hidden_features", "hidden_layers",
-            "first_omega_0", "hidden_omega_0", "time_omega_0", "source", "training"]  # fmt: skip
+TOP_KEYS = [
+    "schema_version",
+    "architecture",
+    "in_features",
+    "out_features",
+    "hidden_features",
+    "hidden_layers",
+    "first_omega_0",
+    "hidden_omega_0",
+    "time_omega_0",
+    "source",
+    "training",
+]
 SOURCE_KEYS = ["width", "height", "frames", "fps", "name", "sha256"]
 MUTATIONS = st.one_of(
     st.tuples(st.just("drop"), st.sampled_from(TOP_KEYS)),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from gpu_gate import selected_by_gpu
 
-CHILD_TESTS = '''
+CHILD_TESTS = """
 import pytest
 
 @pytest.mark.gpu
@@ -28,7 +28,7 @@ def test_gpu_runs():
 @pytest.mark.skipif(True, reason="not a gpu test")
 def test_plain_skip():
     pass
-'''
+"""
 
 
 @pytest.mark.parametrize(

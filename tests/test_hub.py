@@ -52,8 +52,9 @@ def carphone(tmp_path) -> Path:
 def tiny_model(seed: int, directory: Path, *, psnr: float | None = 21.5) -> Path:
     torch.manual_seed(seed)
     training = {"final_psnr_rgb": psnr} if psnr is not None else {}
-    config = SineMLPConfig(hidden_features=8, hidden_layers=2, source=SourceVideo(10, 6, 3, 12.0, "synthetic.npy"),
-                           training=training)  # fmt: skip
+    config = SineMLPConfig(
+        hidden_features=8, hidden_layers=2, source=SourceVideo(10, 6, 3, 12.0, "synthetic.npy"), training=training
+    )
     SineMLP(config).save_pretrained(directory)
     return directory
 
@@ -287,12 +288,22 @@ def test_offline_env_in_a_fresh_process(hub, alice, repo, tmp_path):
     vhub.pull(repo, cache_dir=cache)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     script = "from vinr_zoo.cli import main; main()"
-    ok = subprocess.run([sys.executable, "-c", script, "pull", repo, "--cache-dir", str(cache), "-o",
-                         str(tmp_path / "out")], env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    ok = subprocess.run(
+        [sys.executable, "-c", script, "pull", repo, "--cache-dir", str(cache), "-o", str(tmp_path / "out")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert ok.returncode == 0, ok.stderr
     assert f"commit: {pushed.commit}" in ok.stdout and (tmp_path / "out" / "model.safetensors").is_file()
-    bad = subprocess.run([sys.executable, "-c", script, "pull", repo, "--cache-dir", str(tmp_path / "empty")],
-                         env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    bad = subprocess.run(
+        [sys.executable, "-c", script, "pull", repo, "--cache-dir", str(tmp_path / "empty")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 1
     assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("error: ") and "HF_HUB_OFFLINE" in bad.stderr
 
@@ -311,7 +322,10 @@ def test_list_hub_and_info(hub, alice, repo, carphone, tmp_path):
 
     info = CliRunner().invoke(app, ["info", repo])
     assert info.exit_code == 0, info.output
-    assert f"commit: {pushed.commit}" in info.stdout and f"metric: psnr_rgb = {get_entry('carphone-tiny').metrics['psnr_rgb']}" in info.stdout
+    assert (
+        f"commit: {pushed.commit}" in info.stdout
+        and f"metric: psnr_rgb = {get_entry('carphone-tiny').metrics['psnr_rgb']}" in info.stdout
+    )
     assert "2,339 parameters" in info.stdout and "model.safetensors" in info.stdout
     as_json = json.loads(CliRunner().invoke(app, ["info", repo, "--json"]).stdout)
     assert as_json["commit"] == pushed.commit and as_json["config"]["hidden_features"] == 32
@@ -345,15 +359,17 @@ def test_server_commit_ids_are_content_hashes(hub, alice, repo, tmp_path):
 
 
 def test_retarget_commands_replaces_only_the_model_argument():
-    card = "\n".join([
-        "vinr decode runs/a -o out.mp4 --scale-s 2",
-        "vinr eval 'my dir/m' --reference sample:carphone",
-        'vinr eval "my dir/m" -r x.mp4',
-        "vinr eval stvsr clip.mp4 --scale-s 2",
-        "vinr decode -o first.mp4 runs/a",
-        "  vinr decode indented -o x.mp4",
-        "see vinr decode prose -o x",
-    ])  # fmt: skip
+    card = "\n".join(
+        [
+            "vinr decode runs/a -o out.mp4 --scale-s 2",
+            "vinr eval 'my dir/m' --reference sample:carphone",
+            'vinr eval "my dir/m" -r x.mp4',
+            "vinr eval stvsr clip.mp4 --scale-s 2",
+            "vinr decode -o first.mp4 runs/a",
+            "  vinr decode indented -o x.mp4",
+            "see vinr decode prose -o x",
+        ]
+    )
     assert cards.retarget_commands(card, "alice/m@dev").splitlines() == [
         "vinr decode alice/m@dev -o out.mp4 --scale-s 2",
         "vinr eval alice/m@dev --reference sample:carphone",
@@ -362,7 +378,7 @@ def test_retarget_commands_replaces_only_the_model_argument():
         "vinr decode -o first.mp4 runs/a",
         "  vinr decode indented -o x.mp4",
         "see vinr decode prose -o x",
-    ]  # fmt: skip
+    ]
 
 
 def test_the_test_hub_records_requests_it_has_no_route_for(hub):

@@ -28,20 +28,46 @@ from vinr_zoo.zoo import get_entry
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # 300 steps: long enough (~1 s) that a signal sent at the first checkpoint lands mid-fit.
 STEPS = 300
-FIT = ["fit", "sample:carphone", "--frames", "4", "--size", "44x36", "--width", "16", "--depth", "2",
-       "--batch-size", "2048", "--checkpoint-every", "5", "--steps", str(STEPS), "--seed", "3", "-q"]  # fmt: skip
+FIT = [
+    "fit",
+    "sample:carphone",
+    "--frames",
+    "4",
+    "--size",
+    "44x36",
+    "--width",
+    "16",
+    "--depth",
+    "2",
+    "--batch-size",
+    "2048",
+    "--checkpoint-every",
+    "5",
+    "--steps",
+    str(STEPS),
+    "--seed",
+    "3",
+    "-q",
+]
 # A render that takes far longer than the test waits (704x576, 113 frames): it is always stopped mid-way.
 BIG_DECODE = ["--scale-s", "8", "--scale-t", "16", "-q"]
 
 
 def vinr(*args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "vinr_zoo.cli", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "vinr_zoo.cli", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        start_new_session=True,
+    )
 
 
 def run_vinr(*args) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "vinr_zoo.cli", *map(str, args)], capture_output=True, text=True,
-                          env=ENV, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "vinr_zoo.cli", *map(str, args)], capture_output=True, text=True, env=ENV, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     return proc
 
@@ -91,10 +117,16 @@ def assert_interrupted_cleanly(code: int, err: str) -> None:
 # ---- decode -----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "sig,name",
-    [(signal.SIGINT, "out.npy"), (signal.SIGINT, "out.mp4"), (signal.SIGINT, "frames"), (signal.SIGTERM, "out.mkv"),
-     (signal.SIGKILL, "out.npy"), (signal.SIGKILL, "frames")],
+    [
+        (signal.SIGINT, "out.npy"),
+        (signal.SIGINT, "out.mp4"),
+        (signal.SIGINT, "frames"),
+        (signal.SIGTERM, "out.mkv"),
+        (signal.SIGKILL, "out.npy"),
+        (signal.SIGKILL, "frames"),
+    ],
     ids=["sigint-npy", "sigint-mp4", "sigint-png", "sigterm-mkv", "sigkill-npy", "sigkill-png"],
-)  # fmt: skip
+)
 def test_a_stopped_decode_leaves_nothing_at_the_target(tmp_path, sig, name):
     target = tmp_path / name
     proc = vinr("decode", get_entry("carphone-tiny").path, "-o", target, *BIG_DECODE)

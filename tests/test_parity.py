@@ -90,7 +90,9 @@ def test_bad_arguments(dirs):
         check_parity(model_dir, runtimes=["torch"])
     with pytest.raises(VinrError, match="^atol must be a finite number"):
         check_parity(model_dir, atol=0.0)
-    if trt_usable():  # the real engine: it is compared, and agrees (tests/export/test_export_trt.py covers its failures)
+    if (
+        trt_usable()
+    ):  # the real engine: it is compared, and agrees (tests/export/test_export_trt.py covers its failures)
         report = check_parity(model_dir, runtimes=["trt"], frames=1, n_random=1000)
         (r,) = report.results
         assert report, report.table()

@@ -114,7 +114,12 @@ def test_a_damaged_embedded_model_fails_its_sha256_check(zoo_copy, tmp_path):
 
 def test_registry_refuses_entries_outside_the_checkpoints_folder(tmp_path):
     sha = "0" * 64
-    bad_sizes = ({"sizes": {"other.bin": 1}}, {"sizes": {"config.json": -1}}, {"sizes": {"config.json": True}}, {"sizes": [1]})
+    bad_sizes = (
+        {"sizes": {"other.bin": 1}},
+        {"sizes": {"config.json": -1}},
+        {"sizes": {"config.json": True}},
+        {"sizes": [1]},
+    )
     for bad in ({"dir": "../elsewhere"}, {"dir": "/abs"}, {"files": {"config.json": "xyz"}}, {"files": {}}, *bad_sizes):
         entry = {"dir": "ok", "files": {"config.json": sha, "model.safetensors": sha}, **bad}
         (tmp_path / "registry.json").write_text(json.dumps({"schema_version": 1, "models": {"m": entry}}))
@@ -128,8 +133,12 @@ def test_registry_refuses_entries_outside_the_checkpoints_folder(tmp_path):
 def test_register_hashes_and_describes_a_model(tmp_path):
     root = tmp_path / "ckpt"
     torch.manual_seed(0)
-    config = SineMLPConfig(hidden_features=8, hidden_layers=2, source=SourceVideo(16, 8, 4, 25.0, "clip.mp4"),
-                           training={"final_psnr_rgb": 30.5})  # fmt: skip
+    config = SineMLPConfig(
+        hidden_features=8,
+        hidden_layers=2,
+        source=SourceVideo(16, 8, 4, 25.0, "clip.mp4"),
+        training={"final_psnr_rgb": 30.5},
+    )
     SineMLP(config).save_pretrained(root / "clip-xs")
     entry = register_zoo_model(root / "clip-xs", description="test")
     registry = zoo.load_registry(root)
@@ -146,8 +155,15 @@ def test_vinr_list_and_info_show_the_zoo():
     [row] = [line for line in listed.stdout.splitlines() if line.startswith(NAME)]
     size = human_size(entry.size_bytes).split()
     m = entry.metrics
-    assert row.split()[1:] == ["2,339", "carphone_pristine", "88x72x8", f"{m['psnr_rgb']:.2f}", "dB",
-                               f"{m['ssim']:.4f}", *size]  # fmt: skip
+    assert row.split()[1:] == [
+        "2,339",
+        "carphone_pristine",
+        "88x72x8",
+        f"{m['psnr_rgb']:.2f}",
+        "dB",
+        f"{m['ssim']:.4f}",
+        *size,
+    ]
     info = CliRunner().invoke(app, ["info", NAME])
     assert info.exit_code == 0, info.output
     assert f"model: {NAME} (zoo)" in info.stdout
@@ -167,16 +183,32 @@ def test_an_unknown_name_is_one_line(tmp_path, monkeypatch):
 def test_the_wheel_ships_the_zoo_and_works_outside_the_checkout(tmp_path):
     """Build the wheel, install it into a bare folder and pull the embedded model from there, offline."""
     src = tmp_path / "src"
-    skip = shutil.ignore_patterns(".git", ".venv", "*.egg-info", "build", "dist", "__pycache__", ".*_cache", "tests",
-                                  "runs", "benchmarks", "*.engine")  # fmt: skip
+    skip = shutil.ignore_patterns(
+        ".git",
+        ".venv",
+        "*.egg-info",
+        "build",
+        "dist",
+        "__pycache__",
+        ".*_cache",
+        "tests",
+        "runs",
+        "benchmarks",
+        "*.engine",
+    )
     shutil.copytree(ROOT, src, ignore=skip)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(tmp_path / "dist"),
-                    str(src)], check=True, capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(tmp_path / "dist"), str(src)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     [wheel] = (tmp_path / "dist").glob("vinr_zoo-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    sources = {p.relative_to(ROOT).as_posix() for p in (ROOT / "vinr_zoo").rglob("*.py")
-               if "__pycache__" not in p.parts}  # fmt: skip
+    sources = {
+        p.relative_to(ROOT).as_posix() for p in (ROOT / "vinr_zoo").rglob("*.py") if "__pycache__" not in p.parts
+    }
     missing = sorted(sources - names)
     assert not missing, f"not in the wheel (add the subpackage to [tool.setuptools] packages): {missing}"
     entry = zoo.get_entry(NAME)
@@ -184,8 +216,12 @@ def test_the_wheel_ships_the_zoo_and_works_outside_the_checkout(tmp_path):
     assert shipped <= names
 
     site = tmp_path / "site"
-    subprocess.run([*pip, "install", "--no-deps", "--no-index", "--target", str(site), str(wheel)], check=True,
-                   capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        [*pip, "install", "--no-deps", "--no-index", "--target", str(site), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     # -S: no site-packages processing, so the checkout's editable-install hook never runs; -I: no cwd, no
     # PYTHON* variables. The dependencies come from the venv's site-packages, appended after the wheel.
     script = f"""
@@ -203,8 +239,9 @@ mods = sorted({{m.__file__ for m in ours if getattr(m, "__file__", None)}})
 print(json.dumps({{"modules": mods, "root": str(checkpoints_root()), "hub_imported": hub_imported}}))
 """
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
-    run = subprocess.run([sys.executable, "-S", "-I", "-c", script], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=180)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-S", "-I", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
+    )
     assert run.returncode == 0, run.stderr
     lines = run.stdout.strip().splitlines()
     report = json.loads(lines[-1])

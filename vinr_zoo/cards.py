@@ -37,12 +37,21 @@ def training_metrics(training: object) -> dict[str, float]:
     """The metrics a fit recorded in config.json ``training`` (PSNR RGB, PSNR Y, SSIM — those present)."""
     if not isinstance(training, dict):
         return {}
-    return {metric: float(training[key]) for key, metric in TRAINING_METRICS.items() if finite_number(training.get(key))}
+    return {
+        metric: float(training[key]) for key, metric in TRAINING_METRICS.items() if finite_number(training.get(key))
+    }
 
 
-def render_model_card(config: ModelConfig, metrics: dict[str, float], *, license: str = "other",
-                      model_name: str | None = None, source_note: str | None = None,
-                      eval_command: str | None = None, model_ref: str = "MODEL") -> str:  # fmt: skip
+def render_model_card(
+    config: ModelConfig,
+    metrics: dict[str, float],
+    *,
+    license: str = "other",
+    model_name: str | None = None,
+    source_note: str | None = None,
+    eval_command: str | None = None,
+    model_ref: str = "MODEL",
+) -> str:
     """The card's text: YAML metadata (via huggingface_hub's ModelCardData) and a plain body.
 
     ``source_note`` is a sentence about the source clip (origin, licence); ``eval_command`` the `vinr eval`
@@ -66,9 +75,12 @@ def render_model_card(config: ModelConfig, metrics: dict[str, float], *, license
         for key, value in metrics.items()
     ]
     data = ModelCardData(
-        library_name=LIBRARY_NAME, license=license, tags=list(TAGS), model_name=name,
+        library_name=LIBRARY_NAME,
+        license=license,
+        tags=list(TAGS),
+        model_name=name,
         eval_results=results or None,
-    )  # fmt: skip
+    )
     t = config.training
     lines = [
         "---",
@@ -81,7 +93,10 @@ def render_model_card(config: ModelConfig, metrics: dict[str, float], *, license
         "",
     ]
     if src is not None:
-        lines += [f"Source: {src.width}x{src.height}, {src.frames} frames at {src.fps:.3f} fps (sha256 `{src.sha256[:16]}…`).", ""]
+        lines += [
+            f"Source: {src.width}x{src.height}, {src.frames} frames at {src.fps:.3f} fps (sha256 `{src.sha256[:16]}…`).",
+            "",
+        ]
     if metrics:
         lines += ["| metric | value |", "|---|---|"]
         lines += [f"| {_METRIC_NAMES.get(k, k)} | {v:.{metric_digits(k)}f} |" for k, v in metrics.items()]
@@ -147,8 +162,14 @@ def render_card(readme: Path | None, config: ModelConfig, *, model_name: str | N
         clip = Path(config.source.name).stem if config.source and config.source.name else "video"
         data.model_name = data.model_name or model_name or clip
         data.eval_results = [
-            EvalResult(task_type="video-reconstruction", task_name="Video reconstruction", dataset_type=clip,
-                       dataset_name=clip, metric_type=key, metric_value=round(value, metric_digits(key)))  # fmt: skip
+            EvalResult(
+                task_type="video-reconstruction",
+                task_name="Video reconstruction",
+                dataset_type=clip,
+                dataset_name=clip,
+                metric_type=key,
+                metric_value=round(value, metric_digits(key)),
+            )
             for key, value in metrics.items()
         ]
     return card.content

@@ -109,7 +109,9 @@ def combined(results: list[tuple[Feed, ErrorStats]]) -> ErrorStats:
     """One `ErrorStats` over several feeds (the max of maxima, pooled means and PSNR)."""
     total = ErrorStats()
     for _, s in results:
-        total.max_abs = math.nan if math.isnan(s.max_abs) or math.isnan(total.max_abs) else max(total.max_abs, s.max_abs)
+        total.max_abs = (
+            math.nan if math.isnan(s.max_abs) or math.isnan(total.max_abs) else max(total.max_abs, s.max_abs)
+        )
         total.sum_abs += s.sum_abs
         total.values += s.values
         total.rows += s.rows

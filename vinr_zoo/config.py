@@ -64,9 +64,7 @@ class ModelConfig:
 
     def validate(self) -> None:
         if self.architecture != self.ARCHITECTURE:
-            raise ConfigError(
-                f"config.json: architecture {short_repr(self.architecture)} is not {self.ARCHITECTURE!r}"
-            )
+            raise ConfigError(f"config.json: architecture {short_repr(self.architecture)} is not {self.ARCHITECTURE!r}")
         if not isinstance(self.schema_version, int) or isinstance(self.schema_version, bool):
             raise ConfigError(f"config.json: schema_version must be an integer, got {short_repr(self.schema_version)}")
         if self.schema_version > SCHEMA_VERSION:

@@ -125,5 +125,7 @@ def require_onnx():
     try:
         import onnx
     except ImportError:
-        raise RuntimeUnavailable("ONNX export and .onnx models need the onnx package: pip install 'vinr-zoo[onnx]'") from None
+        raise RuntimeUnavailable(
+            "ONNX export and .onnx models need the onnx package: pip install 'vinr-zoo[onnx]'"
+        ) from None
     return onnx

@@ -69,12 +69,23 @@ def export_model(model, options: ExportOptions | None = None) -> ExportSummary:
         summary.reused_onnx = onnx_path
     else:
         summary.onnx = export_onnx(
-            torch_model, output, opset=options.opset, fp16=options.fp16, validate=options.validate,
-            atol=options.atol, atol_fp16=options.atol_fp16, overwrite=options.overwrite,
-        )  # fmt: skip
+            torch_model,
+            output,
+            opset=options.opset,
+            fp16=options.fp16,
+            validate=options.validate,
+            atol=options.atol,
+            atol_fp16=options.atol_fp16,
+            overwrite=options.overwrite,
+        )
     if target is not None:
         summary.engine = export_engine(
-            onnx_path, output, precision=target.precision, profile=target.profile,
-            workspace_mib=options.workspace_mib, timing_cache=options.timing_cache, overwrite=options.overwrite,
-        )  # fmt: skip
+            onnx_path,
+            output,
+            precision=target.precision,
+            profile=target.profile,
+            workspace_mib=options.workspace_mib,
+            timing_cache=options.timing_cache,
+            overwrite=options.overwrite,
+        )
     return summary

@@ -168,9 +168,18 @@ class SpaceTimeGrid:
         if n < 1:
             raise GridError(f"frames must be a positive integer, got {n}")
         return SpaceTimeGrid(
-            self.src_width, self.src_height, self.src_frames, self.width, self.height,
-            self.x0, self.x1, self.y0, self.y1, self.t_positions[:n], self.frame_step,
-        )  # fmt: skip
+            self.src_width,
+            self.src_height,
+            self.src_frames,
+            self.width,
+            self.height,
+            self.x0,
+            self.x1,
+            self.y0,
+            self.y1,
+            self.t_positions[:n],
+            self.frame_step,
+        )
 
     # ---- coordinates ----------------------------------------------------------------------------
     def xs(self) -> np.ndarray:

@@ -129,17 +129,25 @@ def decode(
     """
     src = resolve_source(model)
     width, height = size if size is not None else (None, None)
-    grid = source_grid(src.config, scale_s=scale_s, scale_t=scale_t, width=width, height=height, roi=roi,
-                       time_range=time_range, head=frames)  # fmt: skip
+    grid = source_grid(
+        src.config,
+        scale_s=scale_s,
+        scale_t=scale_t,
+        width=width,
+        height=height,
+        roi=roi,
+        time_range=time_range,
+        head=frames,
+    )
     fps = grid.output_fps(src.config.source.fps)
     runtime = runtime or default_runtime(src)
     backend = open_backend(src, runtime, device=device)
     if dist.enabled:
-        padded = _decode_shard(backend, grid, Path(output), fps, batch=batch, overwrite=overwrite,
-                               on_frame=on_frame, dist=dist)  # fmt: skip
+        padded = _decode_shard(
+            backend, grid, Path(output), fps, batch=batch, overwrite=overwrite, on_frame=on_frame, dist=dist
+        )
         return DecodeResult(Path(output), grid.width, grid.height, grid.frames, fps, runtime, padded)
-    writer = VideoWriter(output, width=grid.width, height=grid.height, fps=fps, frames=grid.frames,
-                         overwrite=overwrite)  # fmt: skip
+    writer = VideoWriter(output, width=grid.width, height=grid.height, fps=fps, frames=grid.frames, overwrite=overwrite)
     with backend, writer:
         for j, frame in enumerate(render(backend, grid, batch=batch)):
             writer.write(to_uint8(frame))
@@ -148,8 +156,17 @@ def decode(
     return DecodeResult(Path(output), grid.width, grid.height, grid.frames, fps, runtime, bool(writer.padded))
 
 
-def _decode_shard(backend: Backend, grid: SpaceTimeGrid, output: Path, fps: float, *, batch: int, overwrite: bool,
-                  on_frame, dist: DistContext) -> bool:  # fmt: skip
+def _decode_shard(
+    backend: Backend,
+    grid: SpaceTimeGrid,
+    output: Path,
+    fps: float,
+    *,
+    batch: int,
+    overwrite: bool,
+    on_frame,
+    dist: DistContext,
+) -> bool:
     """This rank's contiguous output frames, written into the shared output; rank 0 assembles it.
 
     .npy and PNG: rank 0 creates the temporary output (the full-size memory-mapped array, or the folder),
@@ -185,8 +202,10 @@ def _decode_shard(backend: Backend, grid: SpaceTimeGrid, output: Path, fps: floa
         padded = False
         try:
             if not parts.is_dir():
-                raise VideoError(f"{parts} is not visible from rank {dist.rank}: with several machines, the "
-                                 "output must be on a filesystem they all share")  # fmt: skip
+                raise VideoError(
+                    f"{parts} is not visible from rank {dist.rank}: with several machines, the "
+                    "output must be on a filesystem they all share"
+                )
             if stop > start:
                 with VideoWriter(parts / f"part_{dist.rank:06d}{output.suffix}", frames=shard.frames, **size) as w:
                     frames_into(w)
@@ -195,7 +214,9 @@ def _decode_shard(backend: Backend, grid: SpaceTimeGrid, output: Path, fps: floa
             if dist.is_main:
                 files = sorted(parts.glob(f"part_*{output.suffix}"))
                 if len(files) != min(dist.world_size, grid.frames):
-                    raise VideoError(f"expected {min(dist.world_size, grid.frames)} video parts in {parts}, found {len(files)}")
+                    raise VideoError(
+                        f"expected {min(dist.world_size, grid.frames)} video parts in {parts}, found {len(files)}"
+                    )
                 join_videos(files, output, fps=fps, overwrite=overwrite)
         finally:
             if dist.is_main:

@@ -92,8 +92,10 @@ def _load_tensorrt():
     version = str(getattr(trt, "__version__", ""))
     major = re.match(r"\d+", version)
     if major is None or int(major.group()) < MIN_TENSORRT_MAJOR:
-        return None, (False, f"needs TensorRT >= {MIN_TENSORRT_MAJOR}, found {version or 'unknown'}: "
-                             "pip install -U 'vinr-zoo[trt]'")  # fmt: skip
+        return None, (
+            False,
+            f"needs TensorRT >= {MIN_TENSORRT_MAJOR}, found {version or 'unknown'}: pip install -U 'vinr-zoo[trt]'",
+        )
     return trt, None
 
 
@@ -243,8 +245,14 @@ def read_engine_info(engine: str | os.PathLike[str]) -> EngineInfo:
     return EngineInfo.from_json(text, str(meta))
 
 
-def check_engine(engine: str | os.PathLike[str], info: EngineInfo, gpu: GpuInfo, tensorrt_version: str,
-                 precision: str | None = None, onnx_sha256: str | None = None) -> None:  # fmt: skip
+def check_engine(
+    engine: str | os.PathLike[str],
+    info: EngineInfo,
+    gpu: GpuInfo,
+    tensorrt_version: str,
+    precision: str | None = None,
+    onnx_sha256: str | None = None,
+) -> None:
     """Raise `EngineMismatch` unless ``engine`` (described by ``info``) fits this GPU, TensorRT and request."""
     problems = info.mismatches(gpu, tensorrt_version, precision)
     if problems:

@@ -57,8 +57,15 @@ def download(
 
     where = {"repo_id": repo_id, "revision": revision, "cache_dir": cache_dir, "token": token}
     folder = hub_call(
-        where, snapshot_download, repo_id, revision=revision, cache_dir=cache_dir, token=token,
-        local_files_only=local_files_only, allow_patterns=list(PULL_FILES), library_name=LIBRARY_NAME,
+        where,
+        snapshot_download,
+        repo_id,
+        revision=revision,
+        cache_dir=cache_dir,
+        token=token,
+        local_files_only=local_files_only,
+        allow_patterns=list(PULL_FILES),
+        library_name=LIBRARY_NAME,
         library_version=__version__,
     )
     path = Path(folder)
@@ -164,7 +171,11 @@ def upload_model_dir(
             _link_or_copy(directory / name, stage / name)
         (stage / CARD_NAME).write_text(card, encoding="utf-8")
         info = hub_call(
-            where, api.upload_folder, repo_id=repo_id, folder_path=stage, revision=branch,
+            where,
+            api.upload_folder,
+            repo_id=repo_id,
+            folder_path=stage,
+            revision=branch,
             commit_message=commit_message or f"Upload {directory.name} with vinr-zoo",
             delete_patterns=None if with_onnx else [ONNX_NAME],
         )
@@ -197,7 +208,13 @@ def list_hub_models(author: str | None = None, *, token: str | None = None, limi
     where = {"repo_id": f"models of {author or 'everyone'}", "revision": None, "token": token}
     models = hub_call(where, lambda: list(api.list_models(filter=LIBRARY_NAME, author=author, limit=limit)))
     return [
-        HubModel(m.id, m.sha, m.last_modified.strftime("%Y-%m-%d %H:%M") if m.last_modified else "",
-                 bool(m.private), int(m.downloads or 0), list(m.tags or []))  # fmt: skip
+        HubModel(
+            m.id,
+            m.sha,
+            m.last_modified.strftime("%Y-%m-%d %H:%M") if m.last_modified else "",
+            bool(m.private),
+            int(m.downloads or 0),
+            list(m.tags or []),
+        )
         for m in models
     ]

@@ -21,9 +21,14 @@ def _network_errors() -> tuple[type[BaseException], ...]:
 
 
 def translate(
-    exc: BaseException, *, repo_id: str, revision: str | None, cache_dir: Any = None, token: Any = None,
+    exc: BaseException,
+    *,
+    repo_id: str,
+    revision: str | None,
+    cache_dir: Any = None,
+    token: Any = None,
     writing: bool = False,
-) -> VinrError | None:  # fmt: skip
+) -> VinrError | None:
     """huggingface_hub's exception → one `VinrError` line; None for something this does not know."""
     from huggingface_hub import constants, get_token
     from huggingface_hub.errors import (

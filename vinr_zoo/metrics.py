@@ -116,8 +116,12 @@ class Scores:
     ssim: float | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"frames": self.frames, "psnr_rgb": json_number(self.psnr_rgb), "psnr_y": json_number(self.psnr_y),
-                "ssim": json_number(self.ssim)}  # fmt: skip
+        return {
+            "frames": self.frames,
+            "psnr_rgb": json_number(self.psnr_rgb),
+            "psnr_y": json_number(self.psnr_y),
+            "ssim": json_number(self.ssim),
+        }
 
 
 class ScoreAccumulator:

@@ -28,6 +28,8 @@ DEFAULT_SCALE_T = 2.5
 DEFAULT_FRAMES = 3
 DEFAULT_RANDOM = 16384
 PARITY_COLUMNS = ("runtime", "precision", "max abs", "mean abs", "PSNR dB", "8-bit px differ", "atol", "result")
+
+
 @dataclass
 class RuntimeParity:
     """One runtime against the reference."""
@@ -61,8 +63,16 @@ class RuntimeParity:
     def row(self) -> tuple[str, ...]:
         """The values of `PARITY_COLUMNS`, formatted."""
         psnr = "inf" if math.isinf(self.psnr) else f"{self.psnr:.1f}"
-        return (self.runtime, self.precision, f"{self.max_abs:.2e}", f"{self.mean_abs:.2e}", psnr,
-                f"{self.frac_8bit:.4%}", f"{self.atol:.0e}", "ok" if self else "FAIL")  # fmt: skip
+        return (
+            self.runtime,
+            self.precision,
+            f"{self.max_abs:.2e}",
+            f"{self.mean_abs:.2e}",
+            psnr,
+            f"{self.frac_8bit:.4%}",
+            f"{self.atol:.0e}",
+            "ok" if self else "FAIL",
+        )
 
 
 @dataclass
@@ -113,7 +123,9 @@ def check_parity(
     if atol is not None and not (math.isfinite(atol) and atol > 0):
         raise OptionError("atol", f"must be a finite number > 0, got {atol}")
     if max_8bit_diff is not None and not 0 <= max_8bit_diff <= 1:
-        raise OptionError("max_8bit_diff", f"(the allowed fraction of differing 8-bit pixels) must be in [0, 1], got {max_8bit_diff}")
+        raise OptionError(
+            "max_8bit_diff", f"(the allowed fraction of differing 8-bit pixels) must be in [0, 1], got {max_8bit_diff}"
+        )
     if n_random < 0:
         raise OptionError("n_random", f"must be >= 0, got {n_random}")
     others = [r for r in dict.fromkeys(runtimes) if r != REFERENCE]
@@ -126,13 +138,17 @@ def check_parity(
     if frames is not None:
         grid = grid.head(frames)
     random = torch.rand(n_random, SPEC.in_features, generator=torch.Generator().manual_seed(seed)) * 2 - 1
-    inputs = (f"{grid.width}x{grid.height}, {grid.frames} frame(s) at scale_s {scale_s:g}, scale_t {scale_t:g}"
-              f" + {n_random:,} random coords")  # fmt: skip
+    inputs = (
+        f"{grid.width}x{grid.height}, {grid.frames} frame(s) at scale_s {scale_s:g}, scale_t {scale_t:g}"
+        f" + {n_random:,} random coords"
+    )
 
     ppf = grid.pixels_per_frame
     axes = grid._axes()
-    feeds = [Feed(f"frame {j}", grid.coords(j * ppf, (j + 1) * ppf, axes), (grid.height, grid.width))
-             for j in range(grid.frames)]  # fmt: skip
+    feeds = [
+        Feed(f"frame {j}", grid.coords(j * ppf, (j + 1) * ppf, axes), (grid.height, grid.width))
+        for j in range(grid.frames)
+    ]
     if n_random:
         feeds.append(Feed("random", random))
     with open_backend(src, REFERENCE, device=device) as ref_backend:
@@ -149,13 +165,18 @@ def check_parity(
             stats: ErrorStats = combined(compare(backend, feeds, expected, label=details))
         report.results.append(
             RuntimeParity(
-                runtime=name, details=details, precision=precision,
+                runtime=name,
+                details=details,
+                precision=precision,
                 atol=atol if atol is not None else SPEC.atol(precision),
                 max_8bit_diff=max_8bit_diff if max_8bit_diff is not None else SPEC.max_8bit_diff(precision),
-                max_abs=stats.max_abs, mean_abs=stats.mean_abs, psnr=stats.psnr,
-                frac_8bit=stats.frac_8bit, values=stats.values,
+                max_abs=stats.max_abs,
+                mean_abs=stats.mean_abs,
+                psnr=stats.psnr,
+                frac_8bit=stats.frac_8bit,
+                values=stats.values,
             )
-        )  # fmt: skip
+        )
     return report
 
 

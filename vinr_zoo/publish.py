@@ -101,9 +101,15 @@ def push(
     # Rendered before anything touches the Hub, so a broken card refuses the push without creating a repo.
     card = cards.card_for_push(directory / CARD_NAME, model.config, repo_id, revision)
     return hub.upload_model_dir(
-        directory, repo_id, card, private=private, revision=revision, commit_message=commit_message,
-        with_onnx=with_onnx, token=token,
-    )  # fmt: skip
+        directory,
+        repo_id,
+        card,
+        private=private,
+        revision=revision,
+        commit_message=commit_message,
+        with_onnx=with_onnx,
+        token=token,
+    )
 
 
 # ---- info ----------------------------------------------------------------------------------------------
@@ -115,8 +121,9 @@ class ModelDetails:
     files: list[tuple[str, int]]  # (name, bytes)
 
 
-def model_details(name: str, *, revision: str | None = None, cache_dir: str | os.PathLike[str] | None = None,
-                  token: str | None = None) -> ModelDetails:  # fmt: skip
+def model_details(
+    name: str, *, revision: str | None = None, cache_dir: str | os.PathLike[str] | None = None, token: str | None = None
+) -> ModelDetails:
     """Config, card metrics and files of any MODEL (zoo, local, Hub)."""
     resolved = names.resolve_model(name, revision=revision, cache_dir=cache_dir, token=token)
     model = validate_model_dir(resolved.path, what=f"{resolved.label} is not a valid vinr-zoo model")
@@ -134,9 +141,12 @@ def human_size(n: int) -> str:
 
 # ---- the embedded zoo ------------------------------------------------------------------------------------
 def register_zoo_model(
-    model_dir: str | os.PathLike[str], *, name: str | None = None, description: str = "",
+    model_dir: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    description: str = "",
     root: str | os.PathLike[str] | None = None,
-) -> zoo.ZooEntry:  # fmt: skip
+) -> zoo.ZooEntry:
     """Hash ``model_dir`` (a folder directly under the checkpoints folder) and write its registry entry.
 
     The model must load (config and weights), so the registry never lists a broken model.
@@ -150,9 +160,10 @@ def register_zoo_model(
         raise VinrError(f"{name!r} is not a valid zoo name (lower case, digits, '.', '_', '-'; no '/')")
     config = validate_model_dir(model_dir).config
     paths = [
-        p for p in sorted(model_dir.iterdir())
+        p
+        for p in sorted(model_dir.iterdir())
         if p.is_file() and not p.name.startswith(".") and not p.name.endswith((".engine", ".engine.json"))
-    ]  # fmt: skip
+    ]
     files = {p.name: file_sha256(p) for p in paths}
     sizes = {p.name: p.stat().st_size for p in paths}
     src = config.source

@@ -30,9 +30,7 @@ def output_kind(path: Path) -> str:
         return "video"
     if suffix == "" or str(path).endswith(os.sep):
         return "png"
-    raise VideoError(
-        f"cannot write {path}: use .mp4/.mkv/.mov (H.264), .npy, or a folder name (PNG sequence)"
-    )
+    raise VideoError(f"cannot write {path}: use .mp4/.mkv/.mov (H.264), .npy, or a folder name (PNG sequence)")
 
 
 class VideoWriter:
@@ -49,9 +47,19 @@ class VideoWriter:
     place, and never rename or delete anything.
     """
 
-    def __init__(self, path, *, width: int, height: int, fps: float, frames: int | None = None,
-                 overwrite: bool = False, crf: int = 12, part: tuple[int, int] | None = None,
-                 staging: Path | None = None):  # fmt: skip
+    def __init__(
+        self,
+        path,
+        *,
+        width: int,
+        height: int,
+        fps: float,
+        frames: int | None = None,
+        overwrite: bool = False,
+        crf: int = 12,
+        part: tuple[int, int] | None = None,
+        staging: Path | None = None,
+    ):
         self.path = Path(path)
         self.kind = output_kind(self.path)
         if part is not None and self.kind == "video":
@@ -85,8 +93,10 @@ class VideoWriter:
     def open(self) -> None:
         if self._staged:
             if not self._tmp.exists():
-                raise VideoError(f"{self._tmp} is not visible from this process: with several machines, the "
-                                 "output must be on a filesystem they all share")  # fmt: skip
+                raise VideoError(
+                    f"{self._tmp} is not visible from this process: with several machines, the "
+                    "output must be on a filesystem they all share"
+                )
             if self.kind == "npy":
                 self._array = np.load(self._tmp, mmap_mode="r+")
                 if self._array.shape != (self.total, self.height, self.width, 3):
@@ -226,12 +236,21 @@ def join_videos(parts: list[Path], path, *, fps: float, overwrite: bool = False)
                 with src:
                     stream = src.streams.video[0]
                     ctx = stream.codec_context
-                    params = (ctx.name, ctx.width, ctx.height, ctx.pix_fmt, bytes(ctx.extradata or b""), stream.time_base)
+                    params = (
+                        ctx.name,
+                        ctx.width,
+                        ctx.height,
+                        ctx.pix_fmt,
+                        bytes(ctx.extradata or b""),
+                        stream.time_base,
+                    )
                     if out_stream is None:
                         out_stream, reference = out.add_stream_from_template(stream), params
                     elif params != reference:
-                        raise VideoError(f"{part} was encoded with other settings than {parts[0]}; "
-                                         "it cannot be joined without re-encoding")  # fmt: skip
+                        raise VideoError(
+                            f"{part} was encoded with other settings than {parts[0]}; "
+                            "it cannot be joined without re-encoding"
+                        )
                     tb = stream.time_base
                     shift = round(Fraction(frames_before) / rate / tb) - (stream.start_time or 0)
                     count = 0

@@ -138,10 +138,16 @@ def _entry(path: Path, name: str, raw: Any, root: Path) -> ZooEntry:
     ):
         raise ModelLoadError(f"{path}: entry {name} needs 'sizes': {{listed file name: bytes}}")
     return ZooEntry(
-        name=name, dir=folder, files=dict(files), params=int(raw.get("params", 0)), source=str(raw.get("source", "")),
-        metrics={str(k): float(v) for k, v in metrics.items()}, description=str(raw.get("description", "")),
-        root=root, sizes=dict(sizes),
-    )  # fmt: skip
+        name=name,
+        dir=folder,
+        files=dict(files),
+        params=int(raw.get("params", 0)),
+        source=str(raw.get("source", "")),
+        metrics={str(k): float(v) for k, v in metrics.items()},
+        description=str(raw.get("description", "")),
+        root=root,
+        sizes=dict(sizes),
+    )
 
 
 def list_zoo(pattern: str = "*") -> list[ZooEntry]:

@@ -157,8 +157,11 @@ def test_fp16_meets_its_tolerance_at_realistic_output_range(tmp_path, width, lay
     err_ort = float(np.abs(ort_session_bytes(data).run(None, {"coords": coords.numpy()})[0] - ref).max())
     # onnx's reference runtime computes in numpy float16: an independent, stricter emulation.
     err_np = float(np.abs(reference_evaluator_outputs(proto, coords[:512].numpy()) - ref[:512]).max())
-    fp32_err = float(np.abs(ort_session_bytes(build_onnx(model).SerializeToString())
-                            .run(None, {"coords": coords.numpy()})[0] - ref).max())  # fmt: skip
+    fp32_err = float(
+        np.abs(
+            ort_session_bytes(build_onnx(model).SerializeToString()).run(None, {"coords": coords.numpy()})[0] - ref
+        ).max()
+    )
     # Really lower precision (far above fp32's error), yet within the stated tolerance.
     assert fp32_err < 1e-5 < err_ort <= SPEC.atol_fp16, (fp32_err, err_ort)
     assert err_np <= SPEC.atol_fp16, err_np

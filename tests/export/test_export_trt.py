@@ -195,9 +195,16 @@ def test_backend_is_registered_and_checks_its_arguments():
 
 # ---- engine metadata ---------------------------------------------------------------------------------
 def engine_info(**changes) -> EngineInfo:
-    fields = dict(tensorrt=FAKE_VERSION, gpu=FAKE_GPU.name, compute_capability="9.0", precision="fp16",
-                  profile=BatchProfile(1, 256, 4096), workspace_mib=512, onnx_sha256="a" * 64,
-                  engine_sha256="b" * 64)  # fmt: skip
+    fields = dict(
+        tensorrt=FAKE_VERSION,
+        gpu=FAKE_GPU.name,
+        compute_capability="9.0",
+        precision="fp16",
+        profile=BatchProfile(1, 256, 4096),
+        workspace_mib=512,
+        onnx_sha256="a" * 64,
+        engine_sha256="b" * 64,
+    )
     fields.update(changes)
     return EngineInfo(**fields)
 
@@ -272,8 +279,13 @@ def test_engine_without_metadata_is_refused(tmp_path):
 # ---- the builder configuration (fake tensorrt) -------------------------------------------------------
 def test_fake_trt_fp32_build_config(fake_trt, tmp_path):
     onnx_bytes = build_onnx(make_model()).SerializeToString()
-    report = build_engine_bytes(onnx_bytes, trt=fake_trt, profile=BatchProfile(2, 300, 5000), workspace_mib=256,
-                                timing_cache=tmp_path / "t.cache")  # fmt: skip
+    report = build_engine_bytes(
+        onnx_bytes,
+        trt=fake_trt,
+        profile=BatchProfile(2, 300, 5000),
+        workspace_mib=256,
+        timing_cache=tmp_path / "t.cache",
+    )
     (build,) = fake_trt.record["builds"]
     net, config = build["network"], build["config"]
     assert net.flags == 0
@@ -293,8 +305,12 @@ def test_fake_trt_fp16_pins_only_the_first_layer_and_its_sine(fake_trt):
     assert config.flags == {"BuilderFlag.FP16", "BuilderFlag.OBEY"}  # and TF32 cleared: pinned layers are true fp32
     pinned = [layer for layer in net.layers if layer.precision_set is not None]
     assert {layer.node for layer in pinned} == {"layers.0.matmul", "layers.0.add", "sin.0"}
-    assert [layer.type for layer in pinned] == [LayerType.MATRIX_MULTIPLY, LayerType.SHUFFLE, LayerType.ELEMENTWISE,
-                                                LayerType.UNARY]  # fmt: skip
+    assert [layer.type for layer in pinned] == [
+        LayerType.MATRIX_MULTIPLY,
+        LayerType.SHUFFLE,
+        LayerType.ELEMENTWISE,
+        LayerType.UNARY,
+    ]
     assert all(
         layer.precision_set == fake_trt.float32 and layer.output_types == {0: fake_trt.float32} for layer in pinned
     )
@@ -339,8 +355,14 @@ def test_fake_trt_wrong_io_names_are_a_shape_error(fake_trt):
 def test_fake_trt_export_engine_writes_engine_and_metadata(fake_trt, tmp_path):
     model = make_model()
     export_onnx(model, tmp_path, validate=False)
-    res = export_engine(tmp_path / "model.onnx", tmp_path, precision="fp16", profile=BatchProfile(1, 64, 256),
-                        workspace_mib=128, timing_cache=tmp_path / "tc")  # fmt: skip
+    res = export_engine(
+        tmp_path / "model.onnx",
+        tmp_path,
+        precision="fp16",
+        profile=BatchProfile(1, 64, 256),
+        workspace_mib=128,
+        timing_cache=tmp_path / "tc",
+    )
     assert res.engine == tmp_path / "model.fake-gpu-80gb-hbm3.10.3.0.fp16.engine"
     info = read_engine_info(res.engine)
     assert (info.gpu, info.compute_capability, info.tensorrt, info.precision) == (
@@ -456,8 +478,24 @@ def test_fake_trt_deserialize_failure_is_one_clear_error(fake_trt, exported):
 # ---- the CLI with the fake ---------------------------------------------------------------------------
 def test_fake_trt_cli_export(fake_trt, model_dir, tmp_path):
     out = tmp_path / "out"
-    res = runner.invoke(app, ["export", str(model_dir), "-o", str(out), "--trt", "--fp16", "--max-batch", "4096",
-                              "--opt-batch", "1024", "--workspace", "64", "--no-validate"])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "export",
+            str(model_dir),
+            "-o",
+            str(out),
+            "--trt",
+            "--fp16",
+            "--max-batch",
+            "4096",
+            "--opt-batch",
+            "1024",
+            "--workspace",
+            "64",
+            "--no-validate",
+        ],
+    )
     assert res.exit_code == 0, res.output
     engine = out / "model.fake-gpu-80gb-hbm3.10.3.0.fp16.engine"
     assert (
@@ -517,8 +555,13 @@ def test_gpu_engine_matches_torch(tmp_path, precision):
     model = make_model(width=64, layers=3)
     d = model.save_pretrained(tmp_path / "m")
     export_onnx(model, d, validate=False)
-    res = export_engine(d / "model.onnx", d, precision=precision, profile=BatchProfile(1, 4096, 65536),
-                        timing_cache=tmp_path / "timing.cache")  # fmt: skip
+    res = export_engine(
+        d / "model.onnx",
+        d,
+        precision=precision,
+        profile=BatchProfile(1, 4096, 65536),
+        timing_cache=tmp_path / "timing.cache",
+    )
     assert res.info.precision == precision
 
     # The real parser's network for the same ONNX, pinned as an fp16 build pins it: the layers that carry a

@@ -169,8 +169,9 @@ class Hub:
             raise HubError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
         return sha
 
-    def commit(self, repo: Repo, parent: str | None, tree: dict[str, Entry], title: str, message: str,
-               author: str) -> Commit:  # fmt: skip
+    def commit(
+        self, repo: Repo, parent: str | None, tree: dict[str, Entry], title: str, message: str, author: str
+    ) -> Commit:
         tree_id = hashlib.sha1("".join(f"{p}\0{e.oid}\n" for p, e in sorted(tree.items())).encode()).hexdigest()
         date = _now()
         text = f"tree {tree_id}\nparent {parent or ''}\nauthor {author} {date} {time.time_ns()}\n\n{title}\n\n{message}"
@@ -209,11 +210,21 @@ class Hub:
         )
         tags += [t for t in extra if t not in tags]
         out = {
-            "_id": hashlib.sha1(repo.id.encode()).hexdigest()[:24], "id": repo.id, "modelId": repo.id,
-            "author": repo.owner, "sha": sha, "lastModified": commit.date, "createdAt": repo.created,
-            "private": repo.private, "gated": False, "disabled": False, "downloads": 0, "likes": 0,
-            "tags": tags, "library_name": library,
-        }  # fmt: skip
+            "_id": hashlib.sha1(repo.id.encode()).hexdigest()[:24],
+            "id": repo.id,
+            "modelId": repo.id,
+            "author": repo.owner,
+            "sha": sha,
+            "lastModified": commit.date,
+            "createdAt": repo.created,
+            "private": repo.private,
+            "gated": False,
+            "disabled": False,
+            "downloads": 0,
+            "likes": 0,
+            "tags": tags,
+            "library_name": library,
+        }
         if full:
             out["cardData"] = card or None
             out["siblings"] = [{"rfilename": p} for p in sorted(commit.tree)]
@@ -233,8 +244,10 @@ def _tree_listing(tree: dict[str, Entry], prefix: str, recursive: bool) -> list[
             folders.add(base + "/".join(parts[:i]))
         if recursive or len(parts) == 1:
             files.append(tree[path].to_json())
-    folder_items = [{"type": "directory", "oid": hashlib.sha1(f.encode()).hexdigest(), "size": 0, "path": f}
-                    for f in sorted(folders)]  # fmt: skip
+    folder_items = [
+        {"type": "directory", "oid": hashlib.sha1(f.encode()).hexdigest(), "size": 0, "path": f}
+        for f in sorted(folders)
+    ]
     return folder_items + files
 
 
@@ -277,8 +290,14 @@ def create_app(tokens: dict[str, str]) -> FastAPI:
             user = hub.user(request)
         if user is None:
             raise HubError(401, "Invalid credentials in Authorization header")
-        return {"type": "user", "id": user, "name": user, "fullname": user, "orgs": [],
-                "auth": {"type": "access_token", "accessToken": {"displayName": "test", "role": "write"}}}  # fmt: skip
+        return {
+            "type": "user",
+            "id": user,
+            "name": user,
+            "fullname": user,
+            "orgs": [],
+            "auth": {"type": "access_token", "accessToken": {"displayName": "test", "role": "write"}},
+        }
 
     @app.post("/api/repos/create")
     async def create_repo(request: Request):
@@ -300,8 +319,14 @@ def create_app(tokens: dict[str, str]) -> FastAPI:
                 return JSONResponse({"error": "You already created this model repo", "url": url}, status_code=409)
             private = body.get("visibility") == "private" or bool(body.get("private"))
             repo = Repo(repo_id, namespace, private, _now())
-            first = hub.commit(repo, None, {".gitattributes": hub.store(".gitattributes", GITATTRIBUTES, False)},
-                               "initial commit", "", user)  # fmt: skip
+            first = hub.commit(
+                repo,
+                None,
+                {".gitattributes": hub.store(".gitattributes", GITATTRIBUTES, False)},
+                "initial commit",
+                "",
+                user,
+            )
             repo.branches["main"] = first.id
             hub.repos[repo_id] = repo
         return {"url": url, "name": repo_id, "id": hashlib.sha1(repo_id.encode()).hexdigest()[:24]}
@@ -381,8 +406,15 @@ def create_app(tokens: dict[str, str]) -> FastAPI:
             out, sha = [], hub.resolve(repo, revision)
             while sha is not None:
                 c = repo.commits[sha]
-                out.append({"id": c.id, "title": c.title, "message": c.message, "date": c.date,
-                            "authors": [{"user": c.author}]})  # fmt: skip
+                out.append(
+                    {
+                        "id": c.id,
+                        "title": c.title,
+                        "message": c.message,
+                        "date": c.date,
+                        "authors": [{"user": c.author}],
+                    }
+                )
                 sha = c.parent
             return out
 
@@ -391,8 +423,9 @@ def create_app(tokens: dict[str, str]) -> FastAPI:
         with hub.lock:
             repo = hub.readable(request, f"{ns}/{name}")
             return {
-                "branches": [{"name": b, "ref": f"refs/heads/{b}", "targetCommit": c}
-                             for b, c in repo.branches.items()],
+                "branches": [
+                    {"name": b, "ref": f"refs/heads/{b}", "targetCommit": c} for b, c in repo.branches.items()
+                ],
                 "tags": [{"name": t, "ref": f"refs/tags/{t}", "targetCommit": s} for t, s in repo.tags.items()],
                 "converts": [],
                 "pullRequests": [],
@@ -433,8 +466,14 @@ def create_app(tokens: dict[str, str]) -> FastAPI:
                 lfs = item["path"].endswith(LFS_SUFFIXES) or item["size"] >= LFS_MIN_SIZE or b"\0" in sample
                 existing = head.tree.get(item["path"])
                 remote = None if existing is None else (existing.sha256 or existing.oid)
-                files.append({"path": item["path"], "uploadMode": "lfs" if lfs else "regular",
-                              "shouldIgnore": False, "oid": remote})  # fmt: skip
+                files.append(
+                    {
+                        "path": item["path"],
+                        "uploadMode": "lfs" if lfs else "regular",
+                        "shouldIgnore": False,
+                        "oid": remote,
+                    }
+                )
             return {"files": files, "commitOid": head.id}
 
     @app.post("/{ns}/{name}.git/info/lfs/objects/batch")
@@ -454,8 +493,7 @@ def create_app(tokens: dict[str, str]) -> FastAPI:
                     item["authenticated"] = True
                     item["actions"] = {"upload": {"href": f"{base(request)}/__lfs/{ticket}"}}
                 objects.append(item)
-        return JSONResponse({"transfer": "basic", "objects": objects},
-                            media_type="application/vnd.git-lfs+json")  # fmt: skip
+        return JSONResponse({"transfer": "basic", "objects": objects}, media_type="application/vnd.git-lfs+json")
 
     @app.put("/__lfs/{ticket}")
     async def lfs_put(ticket: str, request: Request):
@@ -504,11 +542,14 @@ def create_app(tokens: dict[str, str]) -> FastAPI:
                     tree = {p: e for p, e in tree.items() if not p.startswith(prefix)}
                 else:
                     raise HubError(400, f"unsupported commit operation {key!r}")
-            new = hub.commit(repo, head, tree, header.get("summary") or "update", header.get("description") or "",
-                             user)  # fmt: skip
+            new = hub.commit(repo, head, tree, header.get("summary") or "update", header.get("description") or "", user)
             repo.branches[revision] = new.id
-        return {"success": True, "commitOid": new.id, "commitUrl": f"{base(request)}/{repo.id}/commit/{new.id}",
-                "pullRequestUrl": None}  # fmt: skip
+        return {
+            "success": True,
+            "commitOid": new.id,
+            "commitUrl": f"{base(request)}/{repo.id}/commit/{new.id}",
+            "pullRequestUrl": None,
+        }
 
     @app.api_route("/{ns}/{name}/resolve/{revision}/{path:path}", methods=["GET", "HEAD"])
     def resolve(ns: str, name: str, revision: str, path: str, request: Request):
@@ -519,8 +560,12 @@ def create_app(tokens: dict[str, str]) -> FastAPI:
             if entry is None:
                 raise HubError(404, f"{path} does not exist at {sha}", "EntryNotFound", {"X-Repo-Commit": sha})
             data = hub.objects[entry.key]
-        headers = {"X-Repo-Commit": sha, "ETag": f'"{entry.key}"', "Content-Length": str(len(data)),
-                   "Accept-Ranges": "none"}  # fmt: skip
+        headers = {
+            "X-Repo-Commit": sha,
+            "ETag": f'"{entry.key}"',
+            "Content-Length": str(len(data)),
+            "Accept-Ranges": "none",
+        }
         if entry.sha256 is not None:
             headers.update({"X-Linked-Etag": f'"{entry.sha256}"', "X-Linked-Size": str(entry.size)})
         if request.method == "HEAD":
@@ -541,13 +586,18 @@ def _card_problems(data: dict) -> list[str]:
     index = data.get("model-index")
     if index is not None:
         ok = isinstance(index, list) and all(
-            isinstance(m, dict) and isinstance(m.get("name"), str) and isinstance(m.get("results"), list)
-            and all(isinstance(r.get("task"), dict) and isinstance(r["task"].get("type"), str)
-                    and isinstance(r.get("metrics"), list)
-                    and all(isinstance(x.get("type"), str) and "value" in x for x in r["metrics"])
-                    for r in m["results"])
+            isinstance(m, dict)
+            and isinstance(m.get("name"), str)
+            and isinstance(m.get("results"), list)
+            and all(
+                isinstance(r.get("task"), dict)
+                and isinstance(r["task"].get("type"), str)
+                and isinstance(r.get("metrics"), list)
+                and all(isinstance(x.get("type"), str) and "value" in x for x in r["metrics"])
+                for r in m["results"]
+            )
             for m in index
-        )  # fmt: skip
+        )
         if not ok:
             problems.append('"model-index" must list {name, results: [{task: {type}, metrics: [{type, value}]}]}')
     return problems

@@ -138,14 +138,26 @@ def console(*, stderr: bool = False):
     return Console(file=stream, width=None if stream.isatty() else 240, highlight=False)
 
 
-def print_table(columns: tuple[str, ...], rows: list[tuple[str, ...]], *, title: str | None = None,
-                right: tuple[int, ...] = (), plain: bool = False) -> None:  # fmt: skip
+def print_table(
+    columns: tuple[str, ...],
+    rows: list[tuple[str, ...]],
+    *,
+    title: str | None = None,
+    right: tuple[int, ...] = (),
+    plain: bool = False,
+) -> None:
     """A rich table. ``plain``: no borders, columns separated by two spaces (easy to read with ``cut``/``awk``)."""
     from rich import box
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", box=None if plain else box.SIMPLE_HEAD,
-                  show_edge=not plain, pad_edge=not plain, padding=(0, 2) if plain else (0, 1))  # fmt: skip
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=None if plain else box.SIMPLE_HEAD,
+        show_edge=not plain,
+        pad_edge=not plain,
+        padding=(0, 2) if plain else (0, 1),
+    )
     for i, name in enumerate(columns):
         table.add_column(name, justify="right" if i in right else "left", no_wrap=plain)
     for row in rows:
@@ -162,8 +174,14 @@ def progress(quiet: bool, label: str):
     def bar():
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      transient=True, console=console(stderr=True)) as live:  # fmt: skip
+        with Progress(
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+            console=console(stderr=True),
+        ) as live:
             task = live.add_task(label, total=None)
 
             def update(done: int, total: int) -> None:

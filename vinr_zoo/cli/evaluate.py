@@ -22,16 +22,32 @@ from vinr_zoo.fit import FitOptions
 
 @command("eval")
 def evaluate(
-    model: Annotated[str, typer.Argument(metavar="MODEL", help="Model directory, .onnx file, zoo name or Hub repo id (user/repo or user/repo@rev).")],
+    model: Annotated[
+        str,
+        typer.Argument(
+            metavar="MODEL", help="Model directory, .onnx file, zoo name or Hub repo id (user/repo or user/repo@rev)."
+        ),
+    ],
     video: Annotated[str | None, typer.Argument(metavar="VIDEO", hidden=True)] = None,
-    reference: Annotated[str | None, typer.Option("--reference", "-r", help="Video to score MODEL against (a file, folder, .npy or sample:NAME).")] = None,
-    frames: Annotated[int | None, typer.Option(help="Read only this many frames (default: the model's source frame count).")] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option("--reference", "-r", help="Video to score MODEL against (a file, folder, .npy or sample:NAME)."),
+    ] = None,
+    frames: Annotated[
+        int | None, typer.Option(help="Read only this many frames (default: the model's source frame count).")
+    ] = None,
     start: Annotated[int, typer.Option(help="First frame to read.")] = 0,
-    size: Annotated[str | None, typer.Option(help="Resize to WxH (area averaging) when reading (default: the model's source size).")] = None,
-    runtime: Annotated[Runtime, typer.Option(case_sensitive=False, help="Inference runtime (decode speed is measured on it).")] = Runtime.torch,
+    size: Annotated[
+        str | None, typer.Option(help="Resize to WxH (area averaging) when reading (default: the model's source size).")
+    ] = None,
+    runtime: Annotated[
+        Runtime, typer.Option(case_sensitive=False, help="Inference runtime (decode speed is measured on it).")
+    ] = Runtime.torch,
     device: Annotated[Device, typer.Option(case_sensitive=False)] = Device.cpu,
     batch: Annotated[int, typer.Option(help="Coordinates per inference call.")] = 65536,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the numbers to this JSON file (replaced atomically).")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the numbers to this JSON file (replaced atomically).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Measure MODEL against its reference video: PSNR on RGB and on Y (BT.601 luma), SSIM, parameters, bits per
@@ -45,9 +61,16 @@ def evaluate(
         raise VinrError("pass the video to score against: vinr eval MODEL --reference VIDEO")
     with progress(quiet, "evaluating") as update:
         report = evaluate_model(
-            model, reference, frames=frames, start=start, size=parse_size(size), runtime=runtime.value,
-            device=device.value, batch=batch, on_frame=update,
-        )  # fmt: skip
+            model,
+            reference,
+            frames=frames,
+            start=start,
+            size=parse_size(size),
+            runtime=runtime.value,
+            device=device.value,
+            batch=batch,
+            on_frame=update,
+        )
     print_table(("metric", "value"), report.table_rows(), title=f"vinr eval {model}")
     if json_out is not None:
         write_json(json_out, report.to_dict())
@@ -56,29 +79,46 @@ def evaluate(
 
 @command("stvsr", flags=FIT_FLAGS)
 def stvsr(
-    video: Annotated[str, typer.Argument(metavar="VIDEO", help="The video to downsample, fit and score (a file, folder, .npy or sample:NAME).")],
-    scale_s: Annotated[int | None, typer.Option("--scale-s", help="Integer spatial factor S: fit on the clip area-downsampled by S.")] = None,
-    scale_t: Annotated[int | None, typer.Option("--scale-t", help="Integer temporal factor T: fit on every T-th frame.")] = None,
+    video: Annotated[
+        str,
+        typer.Argument(
+            metavar="VIDEO", help="The video to downsample, fit and score (a file, folder, .npy or sample:NAME)."
+        ),
+    ],
+    scale_s: Annotated[
+        int | None, typer.Option("--scale-s", help="Integer spatial factor S: fit on the clip area-downsampled by S.")
+    ] = None,
+    scale_t: Annotated[
+        int | None, typer.Option("--scale-t", help="Integer temporal factor T: fit on every T-th frame.")
+    ] = None,
     reference: Annotated[str | None, typer.Option("--reference", "-r", hidden=True)] = None,
     arch: Annotated[str, typer.Option("--arch", help="Model family to fit.")] = "sine_mlp",
     width: Annotated[int | None, typer.Option(help="Hidden features per sine layer (fit default: 256).")] = None,
     depth: Annotated[int | None, typer.Option(help="Number of sine layers (fit default: 4).")] = None,
-    omega_t: Annotated[float | None, typer.Option("--omega-t", help="ω0 the first layer applies to t (fit default: 3).")] = None,
+    omega_t: Annotated[
+        float | None, typer.Option("--omega-t", help="ω0 the first layer applies to t (fit default: 3).")
+    ] = None,
     steps: Annotated[int | None, typer.Option(help="Optimizer steps (fit default: 2000 unless --minutes).")] = None,
     minutes: Annotated[float | None, typer.Option(help="Wall-clock fit budget in minutes.")] = None,
     lr: Annotated[float | None, typer.Option(help="Peak Adam learning rate (fit default: 1e-3).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Random pixels per fit step (fit default: 32768).")] = None,
-    precision: Annotated[Precision | None, typer.Option(case_sensitive=False, help="Fit precision (fit default: auto).")] = None,
+    precision: Annotated[
+        Precision | None, typer.Option(case_sensitive=False, help="Fit precision (fit default: auto).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed of the fit (default: 0).")] = None,
     frames: Annotated[int | None, typer.Option(help="Read only this many frames.")] = None,
     start: Annotated[int, typer.Option(help="First frame to read.")] = 0,
     size: Annotated[str | None, typer.Option(help="Resize to WxH (area averaging) when reading.")] = None,
-    runtime: Annotated[Runtime, typer.Option(case_sensitive=False, help="Inference runtime for the render.")] = Runtime.torch,
+    runtime: Annotated[
+        Runtime, typer.Option(case_sensitive=False, help="Inference runtime for the render.")
+    ] = Runtime.torch,
     device: Annotated[Device, typer.Option(case_sensitive=False)] = Device.cpu,
     batch: Annotated[int, typer.Option(help="Coordinates per inference call.")] = 65536,
     save_model: Annotated[Path | None, typer.Option(help="Keep the fitted model directory here.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --save-model directory.")] = False,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the numbers to this JSON file (replaced atomically).")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the numbers to this JSON file (replaced atomically).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Space-time super-resolution: fit on VIDEO area-downsampled by S keeping every T-th frame, render back on
@@ -90,9 +130,18 @@ def stvsr(
         raise VinrError("usage: vinr stvsr VIDEO --scale-s S --scale-t T (integers, e.g. 2 and 2)")
     if minutes is not None:
         positive_finite("--minutes", minutes)
-    given = {"arch": arch, "hidden_features": width, "hidden_layers": depth, "time_omega_0": omega_t, "steps": steps,
-             "minutes": minutes, "lr": lr, "batch_size": batch_size, "seed": seed,
-             "precision": precision.value if precision is not None else None}  # fmt: skip
+    given = {
+        "arch": arch,
+        "hidden_features": width,
+        "hidden_layers": depth,
+        "time_omega_0": omega_t,
+        "steps": steps,
+        "minutes": minutes,
+        "lr": lr,
+        "batch_size": batch_size,
+        "seed": seed,
+        "precision": precision.value if precision is not None else None,
+    }
     options = FitOptions(device=device.value, **{k: v for k, v in given.items() if v is not None})
     fit_bar, scoring = contextlib.ExitStack(), {}
     with fit_bar, contextlib.ExitStack() as score_bar:
@@ -105,13 +154,27 @@ def stvsr(
             scoring["update"](done, total)
 
         report = stvsr_protocol(
-            video, scale_s=scale_s, scale_t=scale_t, options=options, frames=frames, start=start,
-            size=parse_size(size), runtime=runtime.value, batch=batch, save_model=save_model, overwrite=overwrite,
-            fit_callback=on_step, on_frame=on_frame,
-        )  # fmt: skip
+            video,
+            scale_s=scale_s,
+            scale_t=scale_t,
+            options=options,
+            frames=frames,
+            start=start,
+            size=parse_size(size),
+            runtime=runtime.value,
+            batch=batch,
+            save_model=save_model,
+            overwrite=overwrite,
+            fit_callback=on_step,
+            on_frame=on_frame,
+        )
     typer.echo(report.summary())
-    print_table(("method", "frames", "PSNR RGB dB", "PSNR Y dB", "SSIM"), report.table_rows(),
-                title=f"vinr stvsr (x{scale_s} space, x{scale_t} time)", right=(2, 3, 4))  # fmt: skip
+    print_table(
+        ("method", "frames", "PSNR RGB dB", "PSNR Y dB", "SSIM"),
+        report.table_rows(),
+        title=f"vinr stvsr (x{scale_s} space, x{scale_t} time)",
+        right=(2, 3, 4),
+    )
     if json_out is not None:
         write_json(json_out, report.to_dict())
         typer.echo(f"wrote {json_out}")

@@ -19,10 +19,16 @@ from vinr_zoo.video import read_video, resolve_video_path
 
 # FitOptions field -> flag, where the names differ (an error names what the user typed).
 FIT_FLAGS = {
-    "arch": "--arch", "hidden_features": "--width", "hidden_layers": "--depth", "first_omega_0": "--omega-0",
-    "hidden_omega_0": "--omega-0", "time_omega_0": "--omega-t", "temporal_weight": "--temporal",
-    "perceptual_weight": "--perceptual", "output": "--output",
-}  # fmt: skip
+    "arch": "--arch",
+    "hidden_features": "--width",
+    "hidden_layers": "--depth",
+    "first_omega_0": "--omega-0",
+    "hidden_omega_0": "--omega-0",
+    "time_omega_0": "--omega-t",
+    "temporal_weight": "--temporal",
+    "perceptual_weight": "--perceptual",
+    "output": "--output",
+}
 
 
 @dataclass
@@ -39,9 +45,13 @@ class ReadOptions:
 
 @command(flags=FIT_FLAGS)
 def fit(
-    video: Annotated[str, typer.Argument(help="Video file, PNG/JPEG folder, .npy, or sample:carphone|bikes|bigbuckbunny.")],
+    video: Annotated[
+        str, typer.Argument(help="Video file, PNG/JPEG folder, .npy, or sample:carphone|bikes|bigbuckbunny.")
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Model directory to write.")],
-    arch: Annotated[str, typer.Option("--arch", help="Model family (registered architectures: see vinr info --help).")] = "sine_mlp",
+    arch: Annotated[
+        str, typer.Option("--arch", help="Model family (registered architectures: see vinr info --help).")
+    ] = "sine_mlp",
     width: Annotated[int, typer.Option(help="Hidden features per sine layer.")] = 256,
     depth: Annotated[int, typer.Option(help="Number of sine layers.")] = 4,
     omega_0: Annotated[float, typer.Option("--omega-0", help="ω0 of the first (x, y) and hidden layers.")] = 30.0,
@@ -50,11 +60,19 @@ def fit(
     minutes: Annotated[float | None, typer.Option(help="Wall-clock budget in minutes.")] = None,
     lr: Annotated[float, typer.Option(help="Peak Adam learning rate.")] = 1e-3,
     batch_size: Annotated[int, typer.Option(help="Random pixels per step.")] = 32768,
-    loss: Annotated[Loss, typer.Option(case_sensitive=False, help="Reconstruction loss (l1: the seed's; mse: SIREN's).")] = Loss.l1,
+    loss: Annotated[
+        Loss, typer.Option(case_sensitive=False, help="Reconstruction loss (l1: the seed's; mse: SIREN's).")
+    ] = Loss.l1,
     temporal: Annotated[float, typer.Option(help="Weight of the temporal-consistency loss (|∂RGB/∂t|).")] = 0.0,
     perceptual: Annotated[float, typer.Option(help="Weight of the VGG16 relu3_3 perceptual loss on patches.")] = 0.0,
     vgg_weights: Annotated[str | None, typer.Option(help="VGG16 safetensors file or Hub repo id.")] = None,
-    precision: Annotated[Precision, typer.Option(case_sensitive=False, help="Hidden layers in bf16 where the hardware has it (auto), or force fp32/bf16; the first layer stays fp32.")] = Precision.auto,
+    precision: Annotated[
+        Precision,
+        typer.Option(
+            case_sensitive=False,
+            help="Hidden layers in bf16 where the hardware has it (auto), or force fp32/bf16; the first layer stays fp32.",
+        ),
+    ] = Precision.auto,
     seed: Annotated[int, typer.Option(help="Random seed (init and sampling).")] = 0,
     device: Annotated[Device, typer.Option(case_sensitive=False)] = Device.cpu,
     frames: Annotated[int | None, typer.Option(help="Read only this many frames.")] = None,
@@ -73,11 +91,25 @@ def fit(
     if minutes is not None:
         positive_finite("--minutes", minutes)
     options = FitOptions(
-        arch=arch, hidden_features=width, hidden_layers=depth, first_omega_0=omega_0, hidden_omega_0=omega_0,
-        time_omega_0=omega_t, steps=steps, minutes=minutes, lr=lr, batch_size=batch_size,
-        temporal_weight=temporal, perceptual_weight=perceptual, vgg_weights=vgg_weights, seed=seed,
-        device=device.value, checkpoint_every=checkpoint_every, loss=loss.value, precision=precision.value,
-    )  # fmt: skip
+        arch=arch,
+        hidden_features=width,
+        hidden_layers=depth,
+        first_omega_0=omega_0,
+        hidden_omega_0=omega_0,
+        time_omega_0=omega_t,
+        steps=steps,
+        minutes=minutes,
+        lr=lr,
+        batch_size=batch_size,
+        temporal_weight=temporal,
+        perceptual_weight=perceptual,
+        vgg_weights=vgg_weights,
+        seed=seed,
+        device=device.value,
+        checkpoint_every=checkpoint_every,
+        loss=loss.value,
+        precision=precision.value,
+    )
     options.validate()
     read = ReadOptions(frames=frames, start=start, size=app_size(size))
     try:
@@ -87,8 +119,17 @@ def fit(
         raise typer.Exit(1) from None
 
 
-def _fit(dist, video: str, read: ReadOptions, options: FitOptions, output: Path, *, resume: bool, overwrite: bool,
-         quiet: bool) -> None:  # fmt: skip
+def _fit(
+    dist,
+    video: str,
+    read: ReadOptions,
+    options: FitOptions,
+    output: Path,
+    *,
+    resume: bool,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
     clip = read_video_once_per_node(dist, lambda: read_video(resolve_video_path(video), **read.as_kwargs()))
     dist.from_main(lambda: check_fit_output(output, resume=resume, overwrite=overwrite))  # a bad -o: the only line
     if dist.is_main:
@@ -100,10 +141,21 @@ def _fit(dist, video: str, read: ReadOptions, options: FitOptions, output: Path,
         )
     command_line = "vinr " + shlex.join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("vinr") else None
     # frames and size default to the ones recorded in config.json; --start is not recorded
-    eval_line = "vinr " + shlex.join(["eval", str(output), "--reference", video, *(["--start", str(read.start)] if read.start else [])])
+    eval_line = "vinr " + shlex.join(
+        ["eval", str(output), "--reference", video, *(["--start", str(read.start)] if read.start else [])]
+    )
     with fit_progress(quiet or not dist.is_main, options) as on_step:
-        result = fit_video(clip, options, output, resume=resume, overwrite=overwrite, callback=on_step,
-                           command=command_line, eval_command=eval_line, dist=dist)  # fmt: skip
+        result = fit_video(
+            clip,
+            options,
+            output,
+            resume=resume,
+            overwrite=overwrite,
+            callback=on_step,
+            command=command_line,
+            eval_command=eval_line,
+            dist=dist,
+        )
     if dist.is_main:
         typer.echo(
             f"wrote {result.model_dir}  steps {result.steps}  {result.wall_time_s:.1f} s  "
@@ -120,9 +172,14 @@ def fit_progress(quiet: bool, options):
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
-        TextColumn("fit"), BarColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-        TextColumn("left {task.fields[left]}"), console=console(stderr=True), transient=True,
-    ) as progress:  # fmt: skip
+        TextColumn("fit"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TextColumn("left {task.fields[left]}"),
+        console=console(stderr=True),
+        transient=True,
+    ) as progress:
         task = progress.add_task("fit", total=1.0, status="starting", left="?")
 
         def on_step(info) -> None:
@@ -132,8 +189,10 @@ def fit_progress(quiet: bool, options):
             done = min(max(info.progress, 1e-9), 1.0)
             left = info.elapsed_s * (1 - done) / done
             progress.update(
-                task, completed=done, left=f"{left:4.0f}s",
+                task,
+                completed=done,
+                left=f"{left:4.0f}s",
                 status=f"step {info.step}{total}  loss {info.loss:.4f}  PSNR {info.psnr:5.2f} dB",
-            )  # fmt: skip
+            )
 
         yield on_step

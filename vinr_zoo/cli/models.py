@@ -49,8 +49,9 @@ def push(
     with_onnx: Annotated[bool, typer.Option("--with-onnx", help="Also upload model.onnx (see vinr export).")] = False,
 ) -> None:
     """Upload a validated model directory to the Hub in one commit, with a model card (token: HF_TOKEN)."""
-    result = run_push(directory, repo_id, private=private, revision=revision, commit_message=message,
-                      with_onnx=with_onnx)  # fmt: skip
+    result = run_push(
+        directory, repo_id, private=private, revision=revision, commit_message=message, with_onnx=with_onnx
+    )
     typer.echo(f"pushed {directory} to {result.repo_id}@{result.revision}: {', '.join(result.files)}")
     typer.echo(f"commit: {result.commit}")
     typer.echo(f"url: {result.commit_url}")
@@ -58,7 +59,9 @@ def push(
 
 @command("list")
 def list_models(
-    pattern: Annotated[str, typer.Argument(help="Only embedded models whose name matches this shell pattern, e.g. 'bikes-*'.")] = "*",
+    pattern: Annotated[
+        str, typer.Argument(help="Only embedded models whose name matches this shell pattern, e.g. 'bikes-*'.")
+    ] = "*",
     hub: Annotated[
         str | None, typer.Option("--hub", metavar="AUTHOR", help="Also list AUTHOR's vinr-zoo models on the Hub.")
     ] = None,
@@ -67,16 +70,24 @@ def list_models(
     entries = list_zoo(pattern)
     if entries:
         rows = [
-            (e.name, f"{e.params:,}", e.source or "-",
-             f"{e.metrics['psnr_rgb']:.2f} dB" if "psnr_rgb" in e.metrics else "-",
-             f"{e.metrics['ssim']:.4f}" if "ssim" in e.metrics else "-", human_size(e.size_bytes))
+            (
+                e.name,
+                f"{e.params:,}",
+                e.source or "-",
+                f"{e.metrics['psnr_rgb']:.2f} dB" if "psnr_rgb" in e.metrics else "-",
+                f"{e.metrics['ssim']:.4f}" if "ssim" in e.metrics else "-",
+                human_size(e.size_bytes),
+            )
             for e in entries
-        ]  # fmt: skip
+        ]
         print_table(("NAME", "PARAMS", "SOURCE", "PSNR", "SSIM", "SIZE"), rows, right=(1, 3, 4, 5), plain=True)
         typer.echo("PSNR: RGB, SSIM: mean over frames, both on the training frames (vinr info NAME for the card)")
     else:
-        typer.echo("the embedded zoo is empty (no checkpoints installed)" if pattern == "*"
-                   else f"no embedded model matches {pattern!r} (vinr list shows them all)")  # fmt: skip
+        typer.echo(
+            "the embedded zoo is empty (no checkpoints installed)"
+            if pattern == "*"
+            else f"no embedded model matches {pattern!r} (vinr list shows them all)"
+        )
     if hub is None:
         return
     models = list_hub_models(hub)
@@ -99,11 +110,21 @@ def info(
     r, c, card = d.resolved, d.config, d.card
     if as_json:
         payload = {
-            "model": r.label, "kind": r.kind, "commit": r.commit, "path": str(r.path), "config": c.to_dict(),
-            "card": None if card is None else {"library_name": card.library_name, "license": card.license,
-                                               "tags": card.tags, "metrics": [list(m) for m in card.metrics]},
+            "model": r.label,
+            "kind": r.kind,
+            "commit": r.commit,
+            "path": str(r.path),
+            "config": c.to_dict(),
+            "card": None
+            if card is None
+            else {
+                "library_name": card.library_name,
+                "license": card.license,
+                "tags": card.tags,
+                "metrics": [list(m) for m in card.metrics],
+            },
             "files": dict(d.files),
-        }  # fmt: skip
+        }
         typer.echo(json.dumps(payload, indent=2))
         return
     typer.echo(f"model: {r.label} ({r.kind})")
@@ -122,13 +143,17 @@ def info(
         psnr = f", final PSNR {m['psnr_rgb']:.2f} dB (RGB)" if "psnr_rgb" in m else ""
         psnr += f", {m['psnr_y']:.2f} dB (Y)" if "psnr_y" in m else ""
         psnr += f", SSIM {m['ssim']:.4f}" if "ssim" in m else ""
-        typer.echo(f"training: {t.get('steps', '?')} steps, {t.get('wall_time_s', '?')} s, "
-                   f"losses {', '.join(t.get('losses') or []) or '?'}{psnr}")  # fmt: skip
+        typer.echo(
+            f"training: {t.get('steps', '?')} steps, {t.get('wall_time_s', '?')} s, "
+            f"losses {', '.join(t.get('losses') or []) or '?'}{psnr}"
+        )
     if card is None:
         typer.echo("card: none (no README.md)")
     else:
-        typer.echo(f"card: library {card.library_name or '-'}, license {card.license or '-'}, "
-                   f"tags {', '.join(card.tags) or '-'}")  # fmt: skip
+        typer.echo(
+            f"card: library {card.library_name or '-'}, license {card.license or '-'}, "
+            f"tags {', '.join(card.tags) or '-'}"
+        )
         for metric, value, dataset in card.metrics:
             typer.echo(f"metric: {metric} = {value} ({dataset})")
     typer.echo("files:")

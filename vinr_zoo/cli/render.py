@@ -23,15 +23,30 @@ PARITY_FLAGS = {"n_random": "--random"}
 
 @command()
 def decode(
-    model: Annotated[str, typer.Argument(help="Model directory, .onnx file, embedded zoo name or Hub repo id (user/repo[@rev]).")],
+    model: Annotated[
+        str, typer.Argument(help="Model directory, .onnx file, embedded zoo name or Hub repo id (user/repo[@rev]).")
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help=".mp4/.mkv/.mov, .npy, or a folder for PNGs.")],
     scale_s: Annotated[float, typer.Option("--scale-s", help="Spatial scale (non-integer allowed).")] = 1.0,
     scale_t: Annotated[float, typer.Option("--scale-t", help="Temporal scale; output fps = fps * scale_t.")] = 1.0,
     size: Annotated[str | None, typer.Option(help="Explicit output size WxH (overrides --scale-s).")] = None,
     frames: Annotated[int | None, typer.Option(help="Write only the first N output frames.")] = None,
-    roi: Annotated[str | None, typer.Option(metavar="X,Y,W,H", help="Render only this region, in source pixels (fractions allowed).")] = None,
-    time_range: Annotated[str | None, typer.Option("--time-range", metavar="A:B", help="Render only source frames A..B, inclusive (fractional instants allowed).")] = None,
-    runtime: Annotated[Runtime | None, typer.Option(case_sensitive=False, help="Inference runtime (default: torch; ort for a bare .onnx).")] = None,
+    roi: Annotated[
+        str | None,
+        typer.Option(metavar="X,Y,W,H", help="Render only this region, in source pixels (fractions allowed)."),
+    ] = None,
+    time_range: Annotated[
+        str | None,
+        typer.Option(
+            "--time-range",
+            metavar="A:B",
+            help="Render only source frames A..B, inclusive (fractional instants allowed).",
+        ),
+    ] = None,
+    runtime: Annotated[
+        Runtime | None,
+        typer.Option(case_sensitive=False, help="Inference runtime (default: torch; ort for a bare .onnx)."),
+    ] = None,
     device: Annotated[Device, typer.Option(case_sensitive=False)] = Device.cpu,
     batch: Annotated[int, typer.Option(help="Coordinates per inference call.")] = 65536,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
@@ -46,12 +61,26 @@ def decode(
     # gloo even for --device cuda (each rank still renders on GPU LOCAL_RANK): the ranks exchange only paths
     # and barriers, never tensors.
     try:
-        with process_group(device.value, backend="gloo") as dist, progress(quiet or not dist.is_main, "decoding") as update:
+        with (
+            process_group(device.value, backend="gloo") as dist,
+            progress(quiet or not dist.is_main, "decoding") as update,
+        ):
             result = run_decode(
-                model, output, scale_s=scale_s, scale_t=scale_t, size=parse_size(size), frames=frames, roi=parse_roi(roi),
-                time_range=parse_time_range(time_range), runtime=runtime.value if runtime else None, device=device.value, batch=batch, overwrite=overwrite, on_frame=update,
+                model,
+                output,
+                scale_s=scale_s,
+                scale_t=scale_t,
+                size=parse_size(size),
+                frames=frames,
+                roi=parse_roi(roi),
+                time_range=parse_time_range(time_range),
+                runtime=runtime.value if runtime else None,
+                device=device.value,
+                batch=batch,
+                overwrite=overwrite,
+                on_frame=update,
                 dist=dist,
-            )  # fmt: skip
+            )
     except PeerError:  # the rank that failed printed why
         raise typer.Exit(1) from None
     if not dist.is_main:
@@ -75,27 +104,60 @@ def export(
     fp16: Annotated[
         bool, typer.Option("--fp16", help="Also write model.fp16.onnx (first layer fp32, float32 I/O).")
     ] = False,
-    validate: Annotated[
-        bool, typer.Option(help="Check parity with torch in ONNX Runtime before writing.")
-    ] = True,
+    validate: Annotated[bool, typer.Option(help="Check parity with torch in ONNX Runtime before writing.")] = True,
     atol: Annotated[float | None, typer.Option(help="Max abs difference allowed for fp32 (default 1e-4).")] = None,
     atol_fp16: Annotated[
         float | None, typer.Option("--atol-fp16", help="Max abs difference allowed for fp16 (default 2e-2).")
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing ONNX files (and the engine, with --trt).")] = False,
-    trt: Annotated[bool, typer.Option("--trt", help="Also build a TensorRT engine for this GPU from model.onnx (needs tensorrt and a CUDA GPU); with --fp16 an fp16 engine (first layer and its sine fp32).", rich_help_panel="TensorRT")] = False,
-    min_batch: Annotated[int, typer.Option("--min-batch", help="Smallest N of the engine's optimization profile.", rich_help_panel="TensorRT")] = TRT_PROFILE[0],
-    opt_batch: Annotated[int, typer.Option("--opt-batch", help="N the engine is tuned for.", rich_help_panel="TensorRT")] = TRT_PROFILE[1],
-    max_batch: Annotated[int, typer.Option("--max-batch", help="Largest N per inference call.", rich_help_panel="TensorRT")] = TRT_PROFILE[2],
-    workspace: Annotated[int, typer.Option(help="Builder workspace limit in MiB.", rich_help_panel="TensorRT")] = TRT_WORKSPACE_MIB,
-    timing_cache: Annotated[Path | None, typer.Option("--timing-cache", help="Timing cache file reused across builds (default: ~/.cache/vinr-zoo/trt/timing.<gpu>.<version>.cache).", rich_help_panel="TensorRT")] = None,
+    trt: Annotated[
+        bool,
+        typer.Option(
+            "--trt",
+            help="Also build a TensorRT engine for this GPU from model.onnx (needs tensorrt and a CUDA GPU); with --fp16 an fp16 engine (first layer and its sine fp32).",
+            rich_help_panel="TensorRT",
+        ),
+    ] = False,
+    min_batch: Annotated[
+        int,
+        typer.Option(
+            "--min-batch", help="Smallest N of the engine's optimization profile.", rich_help_panel="TensorRT"
+        ),
+    ] = TRT_PROFILE[0],
+    opt_batch: Annotated[
+        int, typer.Option("--opt-batch", help="N the engine is tuned for.", rich_help_panel="TensorRT")
+    ] = TRT_PROFILE[1],
+    max_batch: Annotated[
+        int, typer.Option("--max-batch", help="Largest N per inference call.", rich_help_panel="TensorRT")
+    ] = TRT_PROFILE[2],
+    workspace: Annotated[
+        int, typer.Option(help="Builder workspace limit in MiB.", rich_help_panel="TensorRT")
+    ] = TRT_WORKSPACE_MIB,
+    timing_cache: Annotated[
+        Path | None,
+        typer.Option(
+            "--timing-cache",
+            help="Timing cache file reused across builds (default: ~/.cache/vinr-zoo/trt/timing.<gpu>.<version>.cache).",
+            rich_help_panel="TensorRT",
+        ),
+    ] = None,
 ) -> None:
     """Export MODEL to ONNX (model.onnx: coords [N,3] -> rgb [N,3], ω folded, config in metadata)."""
     options = ExportOptions(
-        output=output, opset=opset, fp16=fp16, validate=validate, atol=atol, atol_fp16=atol_fp16, overwrite=overwrite,
-        trt=trt, min_batch=min_batch, opt_batch=opt_batch, max_batch=max_batch, workspace_mib=workspace,
+        output=output,
+        opset=opset,
+        fp16=fp16,
+        validate=validate,
+        atol=atol,
+        atol_fp16=atol_fp16,
+        overwrite=overwrite,
+        trt=trt,
+        min_batch=min_batch,
+        opt_batch=opt_batch,
+        max_batch=max_batch,
+        workspace_mib=workspace,
         timing_cache=timing_cache,
-    )  # fmt: skip
+    )
     summary = export_model(model, options)
     if summary.reused_onnx is not None:
         typer.echo(f"using {summary.reused_onnx} (already exported from this model)")
@@ -130,7 +192,9 @@ def parity(
     ] = None,
     max_8bit_diff: Annotated[
         float | None,
-        typer.Option("--max-8bit-diff", help="Max fraction of 8-bit pixels that may differ (default 0.001 fp32, 0.25 fp16)."),
+        typer.Option(
+            "--max-8bit-diff", help="Max fraction of 8-bit pixels that may differ (default 0.001 fp32, 0.25 fp16)."
+        ),
     ] = None,
     scale_s: Annotated[float, typer.Option("--scale-s", help="Spatial scale of the compared grid.")] = 1.5,
     scale_t: Annotated[float, typer.Option("--scale-t", help="Temporal scale of the compared grid.")] = 2.5,
@@ -143,9 +207,17 @@ def parity(
         positive_finite(name, value)
     runtimes = [r.value for r in runtime] if runtime else ["ort"]
     report = check_parity(
-        model, runtimes, onnx=onnx, atol=atol, max_8bit_diff=max_8bit_diff, scale_s=scale_s, scale_t=scale_t,
-        frames=frames, n_random=random, device=device.value,
-    )  # fmt: skip
+        model,
+        runtimes,
+        onnx=onnx,
+        atol=atol,
+        max_8bit_diff=max_8bit_diff,
+        scale_s=scale_s,
+        scale_t=scale_t,
+        frames=frames,
+        n_random=random,
+        device=device.value,
+    )
     typer.echo(f"reference: {report.reference}")
     typer.echo(f"inputs: {report.inputs}")
     print_table(PARITY_COLUMNS, [r.row() for r in report.results], right=(2, 3, 4, 5, 6))

@@ -17,6 +17,8 @@ METRIC_NOTES = {
     "ssim": "pytorch-msssim ssim: Gaussian 11x11, sigma 1.5, K=(0.01, 0.03), valid region, mean over RGB "
     "channels, data_range=1; mean of per-frame values",
 }
+
+
 class EvalError(VinrError, ValueError):
     """An evaluation that cannot be run as asked (reference does not match the model, bad protocol scales)."""
 

@@ -63,15 +63,25 @@ class EvalReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "model": self.model, "reference": self.reference, "same_source_file": self.same_source_file,
-            "width": self.width, "height": self.height, "frames": self.frames,
-            "psnr_rgb": _num(self.scores.psnr_rgb), "psnr_y": _num(self.scores.psnr_y), "ssim": _num(self.scores.ssim),
-            "recorded": dict(self.recorded), "params": self.params,
-            "bpp_fp32": _num(self.bpp_fp32), "bpp_fp16": _num(self.bpp_fp16),
-            "runtime": self.runtime, "runtime_detail": self.runtime_detail,
-            "decode_s": _num(self.decode_s), "decode_px_per_s": _num(self.decode_px_per_s),
+            "model": self.model,
+            "reference": self.reference,
+            "same_source_file": self.same_source_file,
+            "width": self.width,
+            "height": self.height,
+            "frames": self.frames,
+            "psnr_rgb": _num(self.scores.psnr_rgb),
+            "psnr_y": _num(self.scores.psnr_y),
+            "ssim": _num(self.scores.ssim),
+            "recorded": dict(self.recorded),
+            "params": self.params,
+            "bpp_fp32": _num(self.bpp_fp32),
+            "bpp_fp16": _num(self.bpp_fp16),
+            "runtime": self.runtime,
+            "runtime_detail": self.runtime_detail,
+            "decode_s": _num(self.decode_s),
+            "decode_px_per_s": _num(self.decode_px_per_s),
             "metrics": dict(METRIC_NOTES),
-        }  # fmt: skip
+        }
 
     def table_rows(self) -> list[tuple[str, str]]:
         s = self.scores
@@ -79,8 +89,11 @@ class EvalReport:
         def recorded(key: str, spec: str) -> str:
             return f" (config.json: {self.recorded[key]:{spec}})" if key in self.recorded else ""
 
-        same = {True: "same file as the model's source", False: "not the model's source file (sha256)",
-                None: "source file unknown"}[self.same_source_file]  # fmt: skip
+        same = {
+            True: "same file as the model's source",
+            False: "not the model's source file (sha256)",
+            None: "source file unknown",
+        }[self.same_source_file]
         return [
             ("model", self.model),
             ("reference", f"{self.reference} ({same})"),
@@ -151,8 +164,16 @@ def evaluate_model(
     if source is not None and source.sha256 and clip.sha256:
         same = source.sha256 == clip.sha256
     return EvalReport(
-        model=src.location, reference=clip.name, width=grid.width, height=grid.height, frames=grid.frames,
-        params=src.config.num_params, scores=acc.result(), runtime=runtime, runtime_detail=detail,
-        decode_s=decode_s, recorded=training_metrics(src.config.training),
+        model=src.location,
+        reference=clip.name,
+        width=grid.width,
+        height=grid.height,
+        frames=grid.frames,
+        params=src.config.num_params,
+        scores=acc.result(),
+        runtime=runtime,
+        runtime_detail=detail,
+        decode_s=decode_s,
+        recorded=training_metrics(src.config.training),
         same_source_file=same,
-    )  # fmt: skip
+    )

@@ -64,7 +64,9 @@ def check_opset(opset: int, spec: OnnxSpec = SPEC) -> int:
     onnx = require_onnx()
     newest = onnx.defs.onnx_opset_version()
     if not isinstance(opset, int) or isinstance(opset, bool) or not spec.min_opset <= opset <= newest:
-        raise OptionError("opset", f"must be an integer in [{spec.min_opset}, {newest}] (onnx {onnx.__version__}), got {opset!r}")
+        raise OptionError(
+            "opset", f"must be an integer in [{spec.min_opset}, {newest}] (onnx {onnx.__version__}), got {opset!r}"
+        )
     return opset
 
 

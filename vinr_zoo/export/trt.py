@@ -220,14 +220,28 @@ def export_engine(
     import torch
 
     with torch.cuda.device(dev):
-        report = build_engine_bytes(data, trt=trt, precision=precision, profile=profile,
-                                    workspace_mib=workspace_mib, timing_cache=cache, spec=spec)  # fmt: skip
+        report = build_engine_bytes(
+            data,
+            trt=trt,
+            precision=precision,
+            profile=profile,
+            workspace_mib=workspace_mib,
+            timing_cache=cache,
+            spec=spec,
+        )
     info = EngineInfo(
-        tensorrt=version, gpu=gpu.name, compute_capability=gpu.compute_capability, precision=precision,
-        profile=profile, workspace_mib=workspace_mib, onnx_sha256=sha256_bytes(data),
-        engine_sha256=sha256_bytes(report.engine), vinr_zoo=__version__, build_seconds=round(report.seconds, 3),
+        tensorrt=version,
+        gpu=gpu.name,
+        compute_capability=gpu.compute_capability,
+        precision=precision,
+        profile=profile,
+        workspace_mib=workspace_mib,
+        onnx_sha256=sha256_bytes(data),
+        engine_sha256=sha256_bytes(report.engine),
+        vinr_zoo=__version__,
+        build_seconds=round(report.seconds, 3),
         notes=report.notes,
-    )  # fmt: skip
+    )
     with contextlib.ExitStack() as stack:
         # Exits run in reverse: the engine is renamed into place before the JSON that vouches for it.
         meta_tmp = stack.enter_context(atomic_path(meta))

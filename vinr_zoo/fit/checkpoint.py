@@ -17,8 +17,22 @@ from vinr_zoo.errors import VinrError
 from vinr_zoo.models import load_weights
 
 CHECKPOINT_NAME = "fit_checkpoint.safetensors"
-_RESUME_KEYS = ("arch", "hidden_features", "hidden_layers", "first_omega_0", "hidden_omega_0", "time_omega_0",
-                "batch_size", "chunk_size", "seed", "temporal_weight", "perceptual_weight", "loss", "schedule", "precision")  # fmt: skip
+_RESUME_KEYS = (
+    "arch",
+    "hidden_features",
+    "hidden_layers",
+    "first_omega_0",
+    "hidden_omega_0",
+    "time_omega_0",
+    "batch_size",
+    "chunk_size",
+    "seed",
+    "temporal_weight",
+    "perceptual_weight",
+    "loss",
+    "schedule",
+    "precision",
+)
 
 
 def _rng_keys(rank: int, world_size: int) -> tuple[str, str]:

@@ -53,7 +53,9 @@ class VGG16Relu33(nn.Module):
         own = self.state_dict()
         for key in wanted:
             if state[key].shape != own[key].shape:
-                raise ModelLoadError(f"{where}: {key} has shape {tuple(state[key].shape)}, expected {tuple(own[key].shape)}")
+                raise ModelLoadError(
+                    f"{where}: {key} has shape {tuple(state[key].shape)}, expected {tuple(own[key].shape)}"
+                )
         self.load_state_dict({k: state[k].float() for k in wanted})
         return self
 

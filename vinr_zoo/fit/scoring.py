@@ -23,10 +23,12 @@ def measure_scores(model, video: Video, *, ssim: bool = True, chunk: int = 4096)
     ppf = grid.pixels_per_frame
     with torch.inference_mode():
         for j in range(grid.frames):
-            frame = torch.cat([
-                model(grid.coords(j * ppf + s, j * ppf + min(s + chunk, ppf), axes).to(device)).float().cpu()
-                for s in range(0, ppf, chunk)
-            ])  # fmt: skip
+            frame = torch.cat(
+                [
+                    model(grid.coords(j * ppf + s, j * ppf + min(s + chunk, ppf), axes).to(device)).float().cpu()
+                    for s in range(0, ppf, chunk)
+                ]
+            )
             acc.add(to_unit(frame.view(grid.height, grid.width, 3).numpy()), video.frames[j].astype(np.float32) / 255.0)
     return acc.result()
 

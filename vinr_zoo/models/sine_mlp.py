@@ -122,7 +122,8 @@ class SineMLP(VinrModel):
         c = config
         layers = [SineLayer(c.in_features, c.hidden_features, omega_0=c.first_omega_0, is_first=True)]
         layers += [
-            SineLayer(c.hidden_features, c.hidden_features, omega_0=c.hidden_omega_0) for _ in range(c.hidden_layers - 1)
+            SineLayer(c.hidden_features, c.hidden_features, omega_0=c.hidden_omega_0)
+            for _ in range(c.hidden_layers - 1)
         ]
         self.layers = nn.ModuleList(layers)
         self.head = nn.Linear(c.hidden_features, c.out_features)
@@ -201,7 +202,9 @@ class SineMLP(VinrModel):
             if low:
                 big = max(float(np.abs(w).max(initial=0.0)), float(np.abs(b).max(initial=0.0)))
                 if big > FP16_MAX:
-                    raise VinrError(f"{name} has a folded weight of {big:.3g}, beyond float16's range; export fp32 only")
+                    raise VinrError(
+                        f"{name} has a folded weight of {big:.3g}, beyond float16's range; export fp32 only"
+                    )
             if low and i == 1:
                 nodes.append(helper.make_node("Cast", [x], ["sin.0.fp16"], name="to_fp16", to=TensorProto.FLOAT16))
                 x = "sin.0.fp16"

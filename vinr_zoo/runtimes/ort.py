@@ -180,15 +180,17 @@ class OrtBackend(Backend):
         chosen: list = []
         if "TensorrtExecutionProvider" in available:
             lo, opt, hi = TRT_PROFILE
-            chosen.append((
-                "TensorrtExecutionProvider",
-                {
-                    "device_id": device_id,
-                    "trt_profile_min_shapes": f"{SPEC.input_name}:{lo}x{SPEC.in_features}",
-                    "trt_profile_opt_shapes": f"{SPEC.input_name}:{opt}x{SPEC.in_features}",
-                    "trt_profile_max_shapes": f"{SPEC.input_name}:{hi}x{SPEC.in_features}",
-                },
-            ))  # fmt: skip
+            chosen.append(
+                (
+                    "TensorrtExecutionProvider",
+                    {
+                        "device_id": device_id,
+                        "trt_profile_min_shapes": f"{SPEC.input_name}:{lo}x{SPEC.in_features}",
+                        "trt_profile_opt_shapes": f"{SPEC.input_name}:{opt}x{SPEC.in_features}",
+                        "trt_profile_max_shapes": f"{SPEC.input_name}:{hi}x{SPEC.in_features}",
+                    },
+                )
+            )
         if "CUDAExecutionProvider" in available:
             chosen.append(("CUDAExecutionProvider", {"device_id": device_id}))
         if not chosen:

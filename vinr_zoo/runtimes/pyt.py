@@ -67,7 +67,9 @@ class TorchBackend(Backend):
             return
         layers = self.model.folded_layers()
         # Keep W transposed and contiguous so addmm reads it row-major.
-        self._layers = [(w.t().contiguous().to(self.device, self.dtype), b.to(self.device, self.dtype)) for w, b in layers]
+        self._layers = [
+            (w.t().contiguous().to(self.device, self.dtype), b.to(self.device, self.dtype)) for w, b in layers
+        ]
         self._width = self._layers[0][0].shape[1]
         self._numpy_sin = self.device.type == "cpu" and self.dtype == torch.float32
         self._local = threading.local()
@@ -119,9 +121,9 @@ class TorchBackend(Backend):
     @torch.inference_mode()
     def infer_impl(self, coords: torch.Tensor) -> torch.Tensor:
         if self._generic:
-            return torch.cat([
-                self._module(part.to(self.device, self.dtype)).float().cpu() for part in coords.split(self.chunk)
-            ])
+            return torch.cat(
+                [self._module(part.to(self.device, self.dtype)).float().cpu() for part in coords.split(self.chunk)]
+            )
         n = coords.shape[0]
         x_all = coords.to(self.device, self.dtype)
         out = torch.empty(n, 3, device=self.device, dtype=self.dtype)

@@ -148,8 +148,16 @@ class TrtBackend(Backend):
                 f"beside {self.label}; build one with 'vinr export MODEL --trt'"
             )
         options = {"workspace_mib": self.workspace_mib} if self.workspace_mib is not None else {}
-        engine = self.build(data, cache, precision=wanted[0], profile=self.profile_arg, device=str(self.device),
-                            overwrite=True, what="the trt runtime", **options)  # fmt: skip
+        engine = self.build(
+            data,
+            cache,
+            precision=wanted[0],
+            profile=self.profile_arg,
+            device=str(self.device),
+            overwrite=True,
+            what="the trt runtime",
+            **options,
+        )
         self.built = True
         return engine
 
