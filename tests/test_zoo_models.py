@@ -46,6 +46,23 @@ def test_every_zoo_model_decodes_identically_on_torch_and_ort(entry):
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_every_zoo_onnx_is_opset_17_and_matches_torch_in_the_reference_evaluator(entry):
+    """The portable files: opset 17 / IR 8 (old onnxruntime, onnxruntime-web and TensorRT open them), and a
+    second, pure-numpy runtime (onnx.reference) computes the same function as the torch model."""
+    import onnx
+    import torch
+
+    from vinr_zoo.export.validate import reference_evaluator_outputs, reference_outputs
+
+    src = resolve_source(entry.name)
+    proto = onnx.load(str(src.onnx_path))
+    assert proto.opset_import[0].version == 17 and proto.ir_version == 8
+    coords = torch.rand(512, 3, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    got = reference_evaluator_outputs(src.onnx_path, coords.numpy())
+    assert np.abs(got - reference_outputs(src.model, coords).numpy()).max() <= 1e-4
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
 def test_card_registry_and_config_carry_the_same_three_metrics(entry):
     card = read_card(entry.path / "README.md")
     on_card = {kind: value for kind, value, _ in card.metrics}

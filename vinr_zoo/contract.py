@@ -55,6 +55,8 @@ class OnnxSpec:
     out_features: int = 3
     # Opset 17 is the floor the contract promises (LayerNorm-era runtimes, TensorRT 8.6+ parse it).
     min_opset: int = 17
+    # The newest opset TensorRT 10's ONNX parser takes (NVIDIA's ONNX operator support list: opset 25).
+    max_trt_opset: int = 25
     # Max |ORT - torch| on RGB in [-1, 1]. fp32 measured 1e-7 (random init) to 4e-6 (models fitted on
     # carphone, width 32-128): only MatMul summation order and the folded ω differ. 1e-4 keeps a 25x
     # margin and still catches a wrong weight or a dropped layer (errors of 1e-2 and more).

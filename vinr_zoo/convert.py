@@ -10,7 +10,7 @@ from pathlib import Path
 
 from vinr_zoo.contract import ONNX_NAME, TRT_PROFILE, TRT_WORKSPACE_MIB
 from vinr_zoo.errors import OptionError
-from vinr_zoo.export.onnx import ExportResult, export_onnx
+from vinr_zoo.export.onnx import ExportResult, check_opset, export_onnx
 from vinr_zoo.export.trt import EngineExport, check_onnx_is_current, export_engine, trt_export_target
 from vinr_zoo.sources import resolve_source
 
@@ -58,6 +58,8 @@ def export_model(model, options: ExportOptions | None = None) -> ExportSummary:
     output = Path(output)
     precision = "fp16" if options.fp16 else "fp32"
     target = None
+    if options.trt and options.opset is not None:
+        check_opset(options.opset, for_tensorrt=True)
     if options.trt:
         batches = (options.min_batch, options.opt_batch, options.max_batch)
         target = trt_export_target(output, precision, batches, options.workspace_mib, options.overwrite)

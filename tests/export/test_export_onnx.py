@@ -85,12 +85,18 @@ def test_export_follows_the_contract(exported):
     assert sorted(p.name for p in out.iterdir()) == ["model.fp16.onnx", "model.onnx"]
 
 
-def test_default_opset_is_what_onnxruntime_supports():
+def test_default_opset_is_the_oldest_that_expresses_the_graph():
+    """Opset 17 with IR version 8: files that onnxruntime 1.17, onnxruntime-web and TensorRT all open."""
     from vinr_zoo.runtimes.ort import max_supported_opset
 
+    assert default_opset() == 17
+    proto = build_onnx(make_model(16, 2))
+    assert proto.opset_import[0].version == 17 and proto.ir_version == 8
     top = max_supported_opset()
     assert top is not None and top >= 17
-    assert default_opset() == min(top, onnx.defs.onnx_opset_version())
+    if top < onnx.defs.onnx_opset_version():  # an opset onnx knows but this onnxruntime cannot run
+        with pytest.raises(OptionError, match="newer than the installed onnxruntime"):
+            build_onnx(make_model(16, 2), opset=top + 1)
 
 
 def test_fp32_matches_torch_in_ort_and_reference_evaluator(exported):

@@ -15,9 +15,11 @@ from vinr_zoo.contract import TRT_PROFILE, TRT_WORKSPACE_MIB
 from vinr_zoo.convert import ExportOptions, export_model
 from vinr_zoo.decode import decode as run_decode
 from vinr_zoo.distributed import PeerError, process_group
+from vinr_zoo.errors import OptionError
 from vinr_zoo.parity import PARITY_COLUMNS, check_parity
+from vinr_zoo.webplayer import export_web
 
-EXPORT_FLAGS = {"output": "-o/--output", "workspace_mib": "--workspace"}
+EXPORT_FLAGS = {"output": "-o/--output", "workspace_mib": "--workspace", "ort_web": "--ort-web", "web": "--web"}
 PARITY_FLAGS = {"n_random": "--random"}
 
 
@@ -99,7 +101,10 @@ def export(
         Path | None, typer.Option("-o", "--output", help="Folder for model.onnx (default: the model directory).")
     ] = None,
     opset: Annotated[
-        int | None, typer.Option(help="ONNX opset (default: the newest the installed onnxruntime supports, >= 17).")
+        int | None,
+        typer.Option(
+            help="ONNX opset (default 17, the oldest that expresses the graph: old runtimes and browsers open it; at most 25 with --trt)."
+        ),
     ] = None,
     fp16: Annotated[
         bool, typer.Option("--fp16", help="Also write model.fp16.onnx (first layer fp32, float32 I/O).")
@@ -141,8 +146,31 @@ def export(
             rich_help_panel="TensorRT",
         ),
     ] = None,
+    web: Annotated[
+        Path | None,
+        typer.Option(
+            "--web",
+            metavar="DIR",
+            help="Instead, write a static browser player folder (page, model.onnx at opset 17, onnxruntime-web).",
+            rich_help_panel="Web player",
+        ),
+    ] = None,
+    ort_web: Annotated[
+        Path | None,
+        typer.Option(
+            "--ort-web",
+            metavar="DIR",
+            help="Folder holding onnxruntime-web's ort.wasm.min.js, ort-wasm-simd-threaded.{mjs,wasm} (default: cache, else npm).",
+            rich_help_panel="Web player",
+        ),
+    ] = None,
 ) -> None:
     """Export MODEL to ONNX (model.onnx: coords [N,3] -> rgb [N,3], ω folded, config in metadata)."""
+    if web is not None:
+        _export_web(model, web, ort_web, overwrite, others=(output, opset, fp16 or None, trt or None))
+        return
+    if ort_web is not None:
+        raise OptionError("ort_web", "is only used with --web")
     options = ExportOptions(
         output=output,
         opset=opset,
@@ -175,6 +203,15 @@ def export(
             f"{info.precision}, profile N {info.profile.describe()}, {built.engine.stat().st_size / 1e6:.2f} MB, "
             f"built in {info.build_seconds:.1f} s) and {built.metadata.name}"
         )
+
+
+def _export_web(model: str, web: Path, ort_web: Path | None, overwrite: bool, others: tuple) -> None:
+    if any(v is not None for v in others):
+        raise OptionError("web", "writes its own model.onnx (fp32, opset 17); drop -o/--opset/--fp16/--trt")
+    result = export_web(model, web, ort_web=ort_web, overwrite=overwrite)
+    typer.echo(f"wrote {result.folder}: player page, model.onnx (opset {result.card['opset']}), {len(result.files)} files")
+    if result.note():
+        typer.echo(f"note: {result.note()}")
 
 
 @command(flags=PARITY_FLAGS)

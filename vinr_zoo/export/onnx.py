@@ -51,22 +51,26 @@ MAX_INLINE_BYTES = 1_800_000_000
 
 # ---- opsets ------------------------------------------------------------------------------------
 def default_opset(spec: OnnxSpec = SPEC) -> int:
-    """The newest opset both onnx and the installed onnxruntime know (never below ``spec.min_opset``)."""
-    onnx = require_onnx()
-    newest = onnx.defs.onnx_opset_version()
-    ort_max = max_supported_opset()
-    if ort_max is None:  # onnxruntime missing (export --no-validate): the floor is the safest choice
-        return spec.min_opset
-    return max(spec.min_opset, min(newest, ort_max))
+    """The oldest opset that expresses the graph (17): the file then opens on old runtimes too.
+
+    MatMul, Add, Sin, Cast and Floor are unchanged for float32 from opset 17 to 28, so a newer opset buys
+    nothing; with 28 (the newest onnx 1.23 knows) onnxruntime 1.17 refuses the IR version and
+    onnxruntime-web 1.30 the opset. ``opset=`` raises it.
+    """
+    return spec.min_opset
 
 
-def check_opset(opset: int, spec: OnnxSpec = SPEC) -> int:
+def check_opset(opset: int, spec: OnnxSpec = SPEC, *, for_tensorrt: bool = False) -> int:
     onnx = require_onnx()
     newest = onnx.defs.onnx_opset_version()
+    if for_tensorrt:
+        newest = min(newest, spec.max_trt_opset)
     if not isinstance(opset, int) or isinstance(opset, bool) or not spec.min_opset <= opset <= newest:
-        raise OptionError(
-            "opset", f"must be an integer in [{spec.min_opset}, {newest}] (onnx {onnx.__version__}), got {opset!r}"
-        )
+        limit = "TensorRT's ONNX parser" if for_tensorrt else f"onnx {onnx.__version__}"
+        raise OptionError("opset", f"must be an integer in [{spec.min_opset}, {newest}] ({limit}), got {opset!r}")
+    ort_max = max_supported_opset()
+    if ort_max is not None and opset > ort_max:
+        raise OptionError("opset", f"{opset} is newer than the installed onnxruntime runs (at most {ort_max})")
     return opset
 
 
