@@ -137,8 +137,9 @@ def test_the_process_group_and_its_gloo_threads_are_gone_after_the_block(tmp_pat
     active exception"): one still releasing the last collective's tensors needs the GIL during finalization."""
     script = tmp_path / "threads.py"
     script.write_text(THREADS_AFTER_THE_GROUP)
-    proc = subprocess.run([*TORCHRUN, str(script), str(tmp_path / "threads")], capture_output=True, text=True,
-                          env=ENV, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [*TORCHRUN, str(script), str(tmp_path / "threads")], capture_output=True, text=True, env=ENV, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     for rank in (0, 1):
         names = (tmp_path / f"threads.{rank}").read_text().split()
