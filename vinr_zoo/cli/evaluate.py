@@ -122,7 +122,8 @@ def stvsr(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Space-time super-resolution: fit on VIDEO area-downsampled by S keeping every T-th frame, render back on
-    the full grid, and score all, kept and held-out frames next to trilinear and bicubic + frame-blend baselines.
+    the full grid, and score all, kept and held-out frames next to trilinear, bicubic + frame-blend and
+    optical-flow (DIS, bidirectional warp) baselines.
     """
     if reference is not None:
         raise VinrError("vinr stvsr takes the video as an argument, not --reference: vinr stvsr VIDEO")
