@@ -285,3 +285,18 @@ def test_training_metrics_keep_only_finite_numbers():
         "ssim": 0.5,
     }
     assert training_metrics("not a dict") == {}
+
+
+def test_fitting_an_npy_video_warns_nothing(tmp_path):
+    """A .npy clip is read as a read-only memory map; the fit must not surface torch's non-writable warning."""
+    import warnings
+
+    from vinr_zoo.video import read_video
+
+    path = tmp_path / "clip.npy"
+    np.save(path, carphone_small(3).frames)
+    clip = read_video(path)
+    assert not clip.frames.flags.writeable  # the case being tested
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit_video(clip, _opts(steps=2), tmp_path / "m")

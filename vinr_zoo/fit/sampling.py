@@ -14,7 +14,10 @@ class PixelSampler:
 
     def __init__(self, video: Video, device: torch.device, generator: torch.Generator):
         self.T, self.H, self.W = video.num_frames, video.height, video.width
-        self.pixels = torch.from_numpy(video.frames).to(device).reshape(-1, 3)
+        frames = video.frames
+        if not frames.flags.writeable:  # a read-only memory map (.npy): torch warns about those; one uint8 copy
+            frames = np.array(frames)
+        self.pixels = torch.from_numpy(frames).to(device).reshape(-1, 3)
         self.xs = torch.from_numpy(pixel_centres(self.W).astype(np.float32)).to(device)
         self.ys = torch.from_numpy(pixel_centres(self.H).astype(np.float32)).to(device)
         ks = np.arange(self.T, dtype=np.float64)
