@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 
-from vinr_zoo.cli import evaluate, fit, models, render  # noqa: F401  (each module adds its commands)
+from vinr_zoo.cli import evaluate, fit, models, render, web  # noqa: F401  (each module adds its commands)
 from vinr_zoo.cli.app import app
 
 __all__ = ["app", "main"]

@@ -209,7 +209,9 @@ def _export_web(model: str, web: Path, ort_web: Path | None, overwrite: bool, ot
     if any(v is not None for v in others):
         raise OptionError("web", "writes its own model.onnx (fp32, opset 17); drop -o/--opset/--fp16/--trt")
     result = export_web(model, web, ort_web=ort_web, overwrite=overwrite)
-    typer.echo(f"wrote {result.folder}: player page, model.onnx (opset {result.card['opset']}), {len(result.files)} files")
+    typer.echo(
+        f"wrote {result.folder}: player page, model.onnx (opset {result.card['opset']}), {len(result.files)} files"
+    )
     if result.note():
         typer.echo(f"note: {result.note()}")
 
