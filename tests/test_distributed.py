@@ -39,8 +39,27 @@ for _var in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADD
     ENV.pop(_var, None)
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone"]
 STEPS = 300  # long enough (~1 s) that a signal sent at the first checkpoint lands mid-fit
-FIT = ["fit", "sample:carphone", "--frames", "4", "--size", "44x36", "--width", "16", "--depth", "2",
-       "--batch-size", "4096", "--steps", str(STEPS), "--checkpoint-every", "5", "--seed", "3", "-q"]  # fmt: skip
+FIT = [
+    "fit",
+    "sample:carphone",
+    "--frames",
+    "4",
+    "--size",
+    "44x36",
+    "--width",
+    "16",
+    "--depth",
+    "2",
+    "--batch-size",
+    "4096",
+    "--steps",
+    str(STEPS),
+    "--checkpoint-every",
+    "5",
+    "--seed",
+    "3",
+    "-q",
+]
 DECODE = ["--scale-s", "1.5", "--scale-t", "2", "-q"]  # 66x54, 7 frames: ranks get 4 and 3
 
 

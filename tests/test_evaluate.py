@@ -244,9 +244,32 @@ def test_stvsr_protocol_scores_against_independent_baselines():
 
 def test_stvsr_through_the_cli_keeps_the_model_and_writes_json(tmp_path):
     out, kept = tmp_path / "stvsr.json", tmp_path / "m"
-    result = run("eval", "stvsr", "sample:carphone", "--frames", 5, "--size", "44x36", "--scale-s", 2, "--scale-t", 2,
-                 "--width", 16, "--depth", 2, "--steps", 20, "--batch-size", 2048, "--save-model", kept,
-                 "--json", out, "-q")  # fmt: skip
+    result = run(
+        "eval",
+        "stvsr",
+        "sample:carphone",
+        "--frames",
+        5,
+        "--size",
+        "44x36",
+        "--scale-s",
+        2,
+        "--scale-t",
+        2,
+        "--width",
+        16,
+        "--depth",
+        2,
+        "--steps",
+        20,
+        "--batch-size",
+        2048,
+        "--save-model",
+        kept,
+        "--json",
+        out,
+        "-q",
+    )
     assert result.exit_code == 0, result.output
     assert "trilinear" in result.output and "held-out (2)" in result.output
     data = json.loads(out.read_text())

@@ -121,8 +121,9 @@ class DistContext:
 
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         device = grads[0].device if grads else _collective_device()
-        flat = torch.cat([g.reshape(-1).float() for g in grads] + [torch.tensor(list(extras), dtype=torch.float32,
-                                                                               device=device)])  # fmt: skip
+        flat = torch.cat(
+            [g.reshape(-1).float() for g in grads] + [torch.tensor(list(extras), dtype=torch.float32, device=device)]
+        )
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
         offset = 0
         for p, g in zip(params, grads, strict=True):
@@ -256,8 +257,10 @@ def process_group(device: str = "cpu", *, backend: str | None = None) -> Iterato
     kwargs = {}
     if device == "cuda":
         if torch.cuda.device_count() < ctx.local_world_size:
-            raise DistributedError(f"{ctx.local_world_size} processes on this machine but torch sees "
-                                   f"{torch.cuda.device_count()} CUDA GPU(s); use --nproc-per-node <= the GPU count")  # fmt: skip
+            raise DistributedError(
+                f"{ctx.local_world_size} processes on this machine but torch sees "
+                f"{torch.cuda.device_count()} CUDA GPU(s); use --nproc-per-node <= the GPU count"
+            )
         torch.cuda.set_device(ctx.local_rank)
         if backend == "nccl":
             kwargs["device_id"] = torch.device("cuda", ctx.local_rank)
@@ -295,8 +298,10 @@ def read_video_once_per_node(ctx: DistContext, read: Callable[[], Video]) -> Vid
             except VinrError as exc:
                 payload = {"error": str(exc)}
             except OSError as exc:
-                payload = {"error": f"cannot stage the decoded video in {tempfile.gettempdir()} "
-                                    f"(set TMPDIR to a folder with room): {exc.strerror or exc}"}  # fmt: skip
+                payload = {
+                    "error": f"cannot stage the decoded video in {tempfile.gettempdir()} "
+                    f"(set TMPDIR to a folder with room): {exc.strerror or exc}"
+                }
         gathered = ctx.all_gather_object((ctx.node, ctx.local_rank, payload))
         mine = next(p for node, local, p in gathered if node == ctx.node and local == 0)
         if "error" in mine:  # local rank 0 prints it; the others on its machine stop quietly

@@ -68,16 +68,28 @@ class StvsrReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "protocol": "stvsr", "video": self.video, "scale_s": self.scale_s, "scale_t": self.scale_t,
-            "width": self.width, "height": self.height, "frames": self.frames, "frames_read": self.frames_read,
+            "protocol": "stvsr",
+            "video": self.video,
+            "scale_s": self.scale_s,
+            "scale_t": self.scale_t,
+            "width": self.width,
+            "height": self.height,
+            "frames": self.frames,
+            "frames_read": self.frames_read,
             "low_res": {"width": self.low_width, "height": self.low_height, "frames": self.low_frames},
-            "kept_frames": self.kept, "held_out_frames": self.held_out,
-            "fit": self.fit, "runtime_detail": self.runtime_detail, "model_dir": self.model_dir,
-            "methods": {m: STVSR_METHODS[m] for m in self.results}, "metrics": dict(METRIC_NOTES),
+            "kept_frames": self.kept,
+            "held_out_frames": self.held_out,
+            "fit": self.fit,
+            "runtime_detail": self.runtime_detail,
+            "model_dir": self.model_dir,
+            "methods": {m: STVSR_METHODS[m] for m in self.results},
+            "metrics": dict(METRIC_NOTES),
             "notes": list(self.notes),
-            "results": {m: {k: (v.to_dict() if v is not None else None) for k, v in subsets.items()}
-                        for m, subsets in self.results.items()},
-        }  # fmt: skip
+            "results": {
+                m: {k: (v.to_dict() if v is not None else None) for k, v in subsets.items()}
+                for m, subsets in self.results.items()
+            },
+        }
 
     def table_rows(self) -> list[tuple[str, ...]]:
         """``(method, frames, PSNR RGB, PSNR Y, SSIM)`` per method and subset."""
@@ -233,8 +245,9 @@ def stvsr_protocol(
     with tempfile.TemporaryDirectory(prefix=".vinr-stvsr-") as tmp:
         out_dir = Path(save_model) if save_model is not None else Path(tmp) / "model"
         result = fit_video(low_clip, options, out_dir, overwrite=overwrite, callback=fit_callback)
-        grid = SpaceTimeGrid.build(low_clip.width, low_clip.height, low_clip.num_frames,
-                                   scale_s=scale_s, scale_t=scale_t)  # fmt: skip
+        grid = SpaceTimeGrid.build(
+            low_clip.width, low_clip.height, low_clip.num_frames, scale_s=scale_s, scale_t=scale_t
+        )
         if grid.shape != (n, clip.height, clip.width):  # cannot happen with the checks above; never score misaligned
             raise EvalError(f"the render grid {grid.shape} does not match the clip {(n, clip.height, clip.width)}")
         size_out = (clip.width, clip.height)
@@ -262,16 +275,31 @@ def stvsr_protocol(
                 if on_frame is not None:
                     on_frame(j + 1, n)
     fit = {
-        "hidden_features": options.hidden_features, "hidden_layers": options.hidden_layers,
-        "time_omega_0": options.time_omega_0, "params": result.model.num_params, "steps": result.steps,
-        "wall_time_s": round(result.wall_time_s, 2), "seed": options.seed,
+        "hidden_features": options.hidden_features,
+        "hidden_layers": options.hidden_layers,
+        "time_omega_0": options.time_omega_0,
+        "params": result.model.num_params,
+        "steps": result.steps,
+        "wall_time_s": round(result.wall_time_s, 2),
+        "seed": options.seed,
         "psnr_rgb_low_res": round(result.psnr, 3),
-    }  # fmt: skip
+    }
     return StvsrReport(
-        video=clip.name, scale_s=scale_s, scale_t=scale_t, width=clip.width, height=clip.height, frames=n,
-        frames_read=clip.num_frames, low_width=low_clip.width, low_height=low_clip.height,
-        low_frames=low_clip.num_frames, kept=kept, held_out=held_out,
+        video=clip.name,
+        scale_s=scale_s,
+        scale_t=scale_t,
+        width=clip.width,
+        height=clip.height,
+        frames=n,
+        frames_read=clip.num_frames,
+        low_width=low_clip.width,
+        low_height=low_clip.height,
+        low_frames=low_clip.num_frames,
+        kept=kept,
+        held_out=held_out,
         results={m: {s: a.result() for s, a in subs.items()} for m, subs in accs.items()},
-        fit=fit, runtime_detail=detail, model_dir=str(save_model) if save_model is not None else None,
+        fit=fit,
+        runtime_detail=detail,
+        model_dir=str(save_model) if save_model is not None else None,
         notes=notes,
-    )  # fmt: skip
+    )

@@ -98,8 +98,7 @@ def fit_video(
     step, elapsed_before, history = 0, 0.0, []
     if resume:
         # Every rank reads the checkpoint (on several machines -o must be on a shared filesystem).
-        step, elapsed_before, history = load_checkpoint(ckpt_path, model, optimizer, generator, options, video,
-                                                         dist)  # fmt: skip
+        step, elapsed_before, history = load_checkpoint(ckpt_path, model, optimizer, generator, options, video, dist)
         dist.check_same("the checkpoint step to resume from", step)
     vgg = None
     if options.perceptual_weight > 0:
@@ -131,7 +130,9 @@ def fit_video(
         elapsed = elapsed_before + time.perf_counter() - start
         info = StepInfo(step, max_steps, loss, mse_to_psnr(mse / 4.0), elapsed, progress, lr, model)
         if step % 10 == 0 or step == 1:
-            history.append({"step": step, "loss": round(loss, 6), "psnr": round(info.psnr, 3), "time_s": round(elapsed, 2)})
+            history.append(
+                {"step": step, "loss": round(loss, 6), "psnr": round(info.psnr, 3), "time_s": round(elapsed, 2)}
+            )
         if callback is not None:
             callback(info)
         if step - last_ckpt >= options.checkpoint_every:

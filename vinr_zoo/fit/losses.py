@@ -21,8 +21,9 @@ from vinr_zoo.fit.options import FitOptions
 from vinr_zoo.fit.sampling import PixelSampler
 
 
-def train_step(model, optimizer, sampler: PixelSampler, options: FitOptions, vgg,
-                dist: DistContext = SINGLE) -> tuple[float, float]:  # fmt: skip
+def train_step(
+    model, optimizer, sampler: PixelSampler, options: FitOptions, vgg, dist: DistContext = SINGLE
+) -> tuple[float, float]:
     optimizer.zero_grad(set_to_none=True)
     reconstruction = F.l1_loss if options.loss == "l1" else F.mse_loss
     precision = options.resolved_precision()

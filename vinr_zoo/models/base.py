@@ -132,7 +132,12 @@ class VinrModel(nn.Module):
             self.save_pretrained(tmp)
             card = cards.card_for_push(None, self.config, repo_id, revision)
             return hub.upload_model_dir(
-                Path(tmp), repo_id, card, private=private, revision=revision, commit_message=commit_message,
+                Path(tmp),
+                repo_id,
+                card,
+                private=private,
+                revision=revision,
+                commit_message=commit_message,
                 token=token,
             )
 
