@@ -122,6 +122,34 @@ def test_the_page_renders_what_python_onnxruntime_renders(page, player, opts):
     assert (diff <= 1).mean() >= 0.999, f"max diff {diff.max()}, {(diff > 1).mean():.4%} of values off by > 1"
 
 
+@pytest.mark.timeout(600)
+def test_every_embedded_zoo_model_opens_in_the_browser_and_matches_torch(browser, served, player):
+    """The portability promise, per shipped file: each zoo model.onnx loads in onnxruntime-web and renders
+    what the torch model renders (8-bit values within 1), at a non-integer scale between two frames."""
+    from vinr_zoo import zoo
+    from vinr_zoo.decode import render
+    from vinr_zoo.runtimes.pyt import TorchBackend
+
+    page = browser.new_page()
+    try:
+        for entry in zoo.list_zoo():
+            shutil.copyfile(entry.path / "model.onnx", player / f"zoo-{entry.name}.onnx")
+            page.goto(served.url + f"?model=zoo-{entry.name}.onnx")
+            assert page.evaluate("window.vinr.ready") == {"ok": True}, (entry.name, page.evaluate("window.vinr.error"))
+            model = load_model(entry.path)
+            s = model.config.source
+            grid = SpaceTimeGrid.build(s.width, s.height, s.frames, scale_s=0.37, time_range=(1.5, 1.5))
+            with TorchBackend(model) as backend:
+                want = to_uint8(next(render(backend, grid)))
+            got = page_frame(page, scale_s=0.37, k=1.5)
+            assert got.shape == want.shape, entry.name
+            diff = np.abs(got.astype(np.int16) - want.astype(np.int16))
+            assert (diff <= 1).mean() >= 0.999, f"{entry.name}: max diff {diff.max()}"
+            assert want.std() > 5, entry.name  # a real picture
+    finally:
+        page.close()
+
+
 @pytest.mark.timeout(300)
 def test_dragging_a_rectangle_zooms_and_the_page_shows_the_card(page, served):
     assert page.evaluate("crossOriginIsolated")
