@@ -14,7 +14,7 @@ import typer
 
 from vinr_zoo.cli.app import Device, Precision, Runtime, command, positive_finite, print_table, progress
 from vinr_zoo.cli.app import size as parse_size
-from vinr_zoo.cli.fit import FIT_FLAGS, fit_progress
+from vinr_zoo.cli.fit import ARCHS, FIT_FLAGS, fit_progress
 from vinr_zoo.errors import VinrError
 from vinr_zoo.evaluate import evaluate_model, stvsr_protocol, write_json
 from vinr_zoo.fit import FitOptions
@@ -92,7 +92,7 @@ def stvsr(
         int | None, typer.Option("--scale-t", help="Integer temporal factor T: fit on every T-th frame.")
     ] = None,
     reference: Annotated[str | None, typer.Option("--reference", "-r", hidden=True)] = None,
-    arch: Annotated[str, typer.Option("--arch", help="Model family to fit.")] = "sine_mlp",
+    arch: Annotated[str, typer.Option("--arch", help=f"Model family to fit: {ARCHS}.")] = "sine_mlp",
     width: Annotated[int | None, typer.Option(help="Hidden features per sine layer (fit default: 256).")] = None,
     depth: Annotated[int | None, typer.Option(help="Number of sine layers (fit default: 4).")] = None,
     omega_t: Annotated[

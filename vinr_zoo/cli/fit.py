@@ -15,8 +15,10 @@ from vinr_zoo.cli.app import Device, Loss, Precision, command, console, positive
 from vinr_zoo.cli.app import size as app_size
 from vinr_zoo.distributed import PeerError, process_group, read_video_once_per_node
 from vinr_zoo.fit import FitOptions, check_fit_output, fit_video
+from vinr_zoo.models import list_architectures
 from vinr_zoo.video import read_video, resolve_video_path
 
+ARCHS = ", ".join(list_architectures())
 # FitOptions field -> flag, where the names differ (an error names what the user typed).
 FIT_FLAGS = {
     "arch": "--arch",
@@ -49,9 +51,7 @@ def fit(
         str, typer.Argument(help="Video file, PNG/JPEG folder, .npy, or sample:carphone|bikes|bigbuckbunny.")
     ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Model directory to write.")],
-    arch: Annotated[
-        str, typer.Option("--arch", help="Model family (registered architectures: see vinr info --help).")
-    ] = "sine_mlp",
+    arch: Annotated[str, typer.Option("--arch", help=f"Model family: {ARCHS}.")] = "sine_mlp",
     width: Annotated[int, typer.Option(help="Hidden features per sine layer.")] = 256,
     depth: Annotated[int, typer.Option(help="Number of sine layers.")] = 4,
     omega_0: Annotated[float, typer.Option("--omega-0", help="ω0 of the first (x, y) and hidden layers.")] = 30.0,
