@@ -20,7 +20,16 @@ from vinr_zoo import publish as vhub
 from vinr_zoo.cli import app
 from vinr_zoo.config import SourceVideo
 from vinr_zoo.decode import decode
-from vinr_zoo.errors import ConfigError, HubAuthError, HubNotFoundError, HubOfflineError, ModelLoadError, VinrError
+from vinr_zoo.errors import (
+    ConfigError,
+    HubAuthError,
+    HubError,
+    HubNotFoundError,
+    HubOfflineError,
+    ModelLoadError,
+    OptionError,
+    VinrError,
+)
 from vinr_zoo.hub import list_hub_models
 from vinr_zoo.models import SineMLP, SineMLPConfig
 from vinr_zoo.zoo import get_entry
@@ -140,7 +149,7 @@ def test_model_api_push_to_hub_and_from_pretrained(hub, alice, repo, tmp_path):
 
 def test_with_onnx_uploads_export_and_plain_push_removes_a_stale_one(hub, alice, repo, tmp_path):
     model_dir = tiny_model(4, tmp_path / "m")
-    with pytest.raises(ModelLoadError, match="no model.onnx"):
+    with pytest.raises(OptionError, match="^with_onnx needs .*model.onnx, which is missing"):
         vhub.push(model_dir, repo, with_onnx=True)
     (model_dir / "model.onnx").write_bytes(b"\x08\x07onnx-bytes-for-the-test")
     (model_dir / "model.fp16.engine").write_bytes(b"engine")  # never pushed
@@ -404,3 +413,10 @@ def test_the_test_hub_records_requests_it_has_no_route_for(hub):
     assert status("DELETE", "/api/whoami-v2") == 405  # a route, not for this method
     assert take() == ["GET /api/datasets/alice/data", "DELETE /api/whoami-v2"]
     assert take() == []  # taken once: the fixture's own check after this test finds nothing
+
+
+def test_push_to_hub_refuses_a_repo_id_with_a_revision_before_touching_the_hub(tmp_path):
+    model = SineMLP(SineMLPConfig(hidden_features=8, hidden_layers=2))
+    for bad in ("alice/m@dev", "not-a-repo", "a/b/c"):
+        with pytest.raises(HubError, match="is not a Hub repo id"):
+            model.push_to_hub(bad)

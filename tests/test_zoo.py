@@ -265,3 +265,23 @@ def test_list_models_filters_with_a_shell_pattern_like_timm():
     assert names == ["bigbuckbunny-w512", "bikes-w512", "carphone-w512"]
     none = CliRunner().invoke(app, ["list", "nothing*"])
     assert none.exit_code == 0 and "no embedded model matches 'nothing*'" in none.stdout
+
+
+def test_export_never_writes_into_a_zoo_model_even_beside_a_folder_of_its_name(tmp_path, monkeypatch):
+    """MODEL resolves zoo-first; the default output (the model's own folder) exists only for a local folder."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / NAME).mkdir()  # the user's own folder that happens to share the zoo name
+    result = CliRunner().invoke(app, ["export", NAME])
+    assert result.exit_code == 1 and "-o/--output is needed" in one_error_line(result), result.output
+    assert list((tmp_path / NAME).iterdir()) == []
+    local = pull(NAME, output="mine").path
+    ok = CliRunner().invoke(app, ["export", str(local), "--overwrite"])
+    assert ok.exit_code == 0 and (tmp_path / "mine" / "model.onnx").is_file(), ok.output
+
+
+def test_a_path_object_is_a_folder_never_a_zoo_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / NAME).mkdir()
+    with pytest.raises(VinrError, match="config.json"):
+        SineMLP.from_pretrained(Path(NAME))  # the empty local folder, not the zoo model
+    assert SineMLP.from_pretrained(NAME).config.source is not None  # the string is the zoo name

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
+
+
+def cache_dir(*parts: str) -> Path:
+    """``$XDG_CACHE_HOME/vinr-zoo/<parts>`` (default ``~/.cache``): TensorRT engines, onnxruntime-web files."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base, "vinr-zoo", *parts)
 
 
 def cpu_name() -> str:

@@ -50,11 +50,10 @@ def export_model(model, options: ExportOptions | None = None) -> ExportSummary:
     written; an existing model.onnx from this very config is reused for the engine unless ``overwrite``.
     """
     options = options or ExportOptions()
-    output = options.output
-    if output is None:
-        if not isinstance(model, (str, os.PathLike)) or not Path(model).is_dir():
-            raise OptionError("output", "is needed: the model is not a model directory to write into")
-        output = model
+    source = resolve_source(model)
+    output = options.output if options.output is not None else source.folder
+    if output is None:  # a zoo model or a Hub cache is never written into
+        raise OptionError("output", f"is needed: {source.location} is not a model directory of yours to write into")
     output = Path(output)
     precision = "fp16" if options.fp16 else "fp32"
     target = None
@@ -63,7 +62,7 @@ def export_model(model, options: ExportOptions | None = None) -> ExportSummary:
     if options.trt:
         batches = (options.min_batch, options.opt_batch, options.max_batch)
         target = trt_export_target(output, precision, batches, options.workspace_mib, options.overwrite)
-    torch_model = resolve_source(model).require_model()
+    torch_model = source.require_model()
     summary = ExportSummary(output)
     onnx_path = output / ONNX_NAME
     if options.trt and not options.overwrite and onnx_path.is_file():

@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from vinr_zoo.checksums import sha256_bytes  # noqa: F401  (engine and ONNX checksums)
+from vinr_zoo._system import cache_dir
 from vinr_zoo.contract import SPEC, TRT_PROFILE, TRT_WORKSPACE_MIB
 from vinr_zoo.errors import ModelLoadError, OptionError, RuntimeUnavailable, VinrError, first_line
 
@@ -303,5 +303,4 @@ def shared_logger(trt):
 
 def default_cache_dir() -> Path:
     """Where engines built on first use and the shared timing caches live (``$XDG_CACHE_HOME/vinr-zoo/trt``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "vinr-zoo" / "trt"
+    return cache_dir("trt")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vinr_zoo.contract import CARD_NAME, ONNX_NAME, PULL_FILES, REQUIRED_FILES
-from vinr_zoo.errors import HubError, ModelLoadError
+from vinr_zoo.errors import HubError, OptionError
 from vinr_zoo.hub_errors import translate
 from vinr_zoo.version import LIBRARY_NAME, __version__
 
@@ -155,7 +155,7 @@ def upload_model_dir(
     from huggingface_hub import HfApi
 
     if with_onnx and not (directory / ONNX_NAME).is_file():
-        raise ModelLoadError(f"with_onnx: {directory} has no {ONNX_NAME} (run `vinr export` first)")
+        raise OptionError("with_onnx", f"needs {directory / ONNX_NAME}, which is missing (run `vinr export` first)")
     branch = revision or "main"
     api = HfApi(token=token, library_name=LIBRARY_NAME)
     where = {"repo_id": repo_id, "revision": branch, "token": token, "writing": True}

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vinr_zoo import hub, zoo
-from vinr_zoo.errors import ModelLoadError, VinrError
+from vinr_zoo.errors import HubError, ModelLoadError, VinrError
 
 # Hub repo ids: namespace/name, each [A-Za-z0-9._-], not starting with '.' or '-', at most 96 characters.
 _REPO_PART = r"[A-Za-z0-9_][A-Za-z0-9._-]{0,95}"
@@ -33,6 +33,13 @@ def parse_hub_name(text: str) -> tuple[str, str | None] | None:
     if sep and not revision:
         return None
     return repo_id, (revision or None)
+
+
+def check_repo_id(repo_id: str) -> str:
+    """``repo_id`` if it names a Hub repo to write to (``user/repo``, no ``@revision``), else `HubError`."""
+    if not isinstance(repo_id, str) or parse_hub_name(repo_id) is None or "@" in repo_id:
+        raise HubError(f"{repo_id!r} is not a Hub repo id (user/repo; give the branch as the revision)")
+    return repo_id
 
 
 @dataclass
@@ -62,7 +69,8 @@ def resolve_model(
 ) -> ResolvedModel:
     """Resolve a zoo name, a local directory or a Hub repo id (downloading it if needed) to a directory."""
     text = os.fspath(name)
-    entry = zoo.get_entry(text)
+    # A Path object is always a path (never a zoo name), like "./NAME" on the command line.
+    entry = zoo.get_entry(text) if isinstance(name, str) else None
     if entry is not None:
         if revision is not None:
             raise VinrError(f"{text} is an embedded zoo model; a revision applies to Hub repos only")

@@ -18,7 +18,7 @@ from vinr_zoo._atomic import atomic_dir, atomic_path
 from vinr_zoo.checksums import file_sha256
 from vinr_zoo.config import ModelConfig
 from vinr_zoo.contract import CARD_NAME, PULL_FILES, REQUIRED_FILES
-from vinr_zoo.errors import ConfigError, HubError, ModelLoadError, VinrError
+from vinr_zoo.errors import ConfigError, ModelLoadError, OptionError, VinrError
 from vinr_zoo.models import VinrModel, load_model
 from vinr_zoo.names import ResolvedModel
 
@@ -69,7 +69,7 @@ def pull(
     if output is not None:
         path = Path(output)
         if path.resolve() == resolved.path.resolve():
-            raise VinrError(f"the output {path} is the model directory itself")
+            raise OptionError("output", f"{path} is the model directory itself")
         with atomic_dir(path, overwrite=overwrite) as tmp:
             for file in files:
                 shutil.copyfile(resolved.path / file, tmp / file)  # follows the cache's blob symlinks
@@ -96,8 +96,7 @@ def push(
     if not directory.is_dir():
         raise ModelLoadError(f"refusing to push {directory}: not a directory")
     model = validate_model_dir(directory, what=f"refusing to push {directory}")
-    if names.parse_hub_name(repo_id) is None or "@" in repo_id:
-        raise HubError(f"{repo_id!r} is not a Hub repo id (user/repo; the branch goes in revision)")
+    names.check_repo_id(repo_id)
     # Rendered before anything touches the Hub, so a broken card refuses the push without creating a repo.
     card = cards.card_for_push(directory / CARD_NAME, model.config, repo_id, revision)
     return hub.upload_model_dir(

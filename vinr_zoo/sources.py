@@ -25,6 +25,7 @@ class ModelSource:
     model: VinrModel | None = None
     onnx_path: Path | None = None
     location: str = ""
+    kind: str = "memory"  # "local" (a model directory), "zoo", "hub", "onnx" (a bare file) or "memory"
 
     def require_model(self) -> VinrModel:
         if self.model is None:
@@ -33,9 +34,9 @@ class ModelSource:
 
     @property
     def folder(self) -> Path | None:
-        """The model directory, when the source is one (engines are looked up there)."""
-        path = Path(self.location) if self.location else None
-        return path if path is not None and path.is_dir() else None
+        """The user's own model directory, when the source is one (engines are looked up there; exports
+        default to it). Never a zoo or Hub cache folder."""
+        return Path(self.location) if self.kind == "local" else None
 
 
 def resolve_source(source: str | os.PathLike[str] | VinrModel | ModelSource) -> ModelSource:
@@ -47,9 +48,9 @@ def resolve_source(source: str | os.PathLike[str] | VinrModel | ModelSource) -> 
     path = Path(source)
     if path.suffix.lower() == ".onnx" and path.is_file():
         # A bare exported file: the config (source size, fps) comes from its metadata_props.
-        return ModelSource(inspect_onnx(path).config, None, path, str(path))
+        return ModelSource(inspect_onnx(path).config, None, path, str(path), "onnx")
     resolved = names.resolve_model(os.fspath(source))
     model = load_model(resolved.path)
     onnx = resolved.path / ONNX_NAME
     location = str(resolved.path) if resolved.kind == "local" else resolved.label
-    return ModelSource(model.config, model, onnx if onnx.is_file() else None, location)
+    return ModelSource(model.config, model, onnx if onnx.is_file() else None, location, resolved.kind)

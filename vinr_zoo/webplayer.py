@@ -27,6 +27,7 @@ from importlib import resources
 from pathlib import Path
 
 from vinr_zoo._atomic import atomic_dir, atomic_path, check_output
+from vinr_zoo._system import cache_dir
 from vinr_zoo.checksums import file_sha256, sha256_bytes
 from vinr_zoo.contract import ONNX_NAME
 from vinr_zoo.errors import OptionError, VinrError
@@ -88,8 +89,7 @@ class WebExport:
 
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/vinr-zoo/onnxruntime-web/<version>`` (default ``~/.cache``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "vinr-zoo" / "onnxruntime-web" / ORT_WEB_VERSION
+    return cache_dir("onnxruntime-web", ORT_WEB_VERSION)
 
 
 def _verified(folder: Path, pins: dict[str, str], *, strict: bool) -> bool:

@@ -18,13 +18,19 @@ from vinr_zoo.video import parse_size
 class VinrGroup(TyperGroup):
     """The app's command group; it keeps old spellings working by rewriting them before parsing."""
 
-    ALIASES = {("eval", "stvsr"): ("stvsr",)}
+    # old command word, new command, and the old command's flags that take no value (its other options do).
+    ALIASES = {("eval", "stvsr"): ("stvsr", {"-q", "--quiet", "--help"})}
 
     def parse_args(self, ctx, args: list[str]) -> list[str]:
         i = next((k for k, a in enumerate(args) if not a.startswith("-")), len(args))  # after --debug and such
-        for old, new in self.ALIASES.items():
-            if tuple(args[i : i + len(old)]) == old:
-                args = [*args[:i], *new, *args[i + len(old) :]]
+        for (command, word), (new, flags) in self.ALIASES.items():
+            if i >= len(args) or args[i] != command:
+                continue
+            j = i + 1  # the first positional after the old command's own options: `vinr eval -q stvsr VIDEO`
+            while j < len(args) and args[j].startswith("-"):
+                j += 1 if args[j] in flags or "=" in args[j] else 2
+            if j < len(args) and args[j] == word:
+                args = [*args[:i], new, *args[i + 1 : j], *args[j + 1 :]]
         return super().parse_args(ctx, args)
 
 
@@ -146,7 +152,7 @@ def print_table(
     right: tuple[int, ...] = (),
     plain: bool = False,
 ) -> None:
-    """A rich table. ``plain``: no borders, columns separated by two spaces (easy to read with ``cut``/``awk``)."""
+    """A rich table. ``plain``: no borders, columns separated by spaces only (easy to read with ``awk``)."""
     from rich import box
     from rich.table import Table
 

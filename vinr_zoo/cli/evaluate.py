@@ -15,6 +15,7 @@ import typer
 from vinr_zoo.cli.app import Device, Precision, Runtime, command, positive_finite, print_table, progress
 from vinr_zoo.cli.app import size as parse_size
 from vinr_zoo.cli.fit import ARCHS, FIT_FLAGS, fit_progress
+from vinr_zoo.decode import DEFAULT_BATCH
 from vinr_zoo.errors import VinrError
 from vinr_zoo.evaluate import evaluate_model, stvsr_protocol, write_json
 from vinr_zoo.fit import FitOptions
@@ -44,7 +45,7 @@ def evaluate(
         Runtime, typer.Option(case_sensitive=False, help="Inference runtime (decode speed is measured on it).")
     ] = Runtime.torch,
     device: Annotated[Device, typer.Option(case_sensitive=False)] = Device.cpu,
-    batch: Annotated[int, typer.Option(help="Coordinates per inference call.")] = 65536,
+    batch: Annotated[int, typer.Option(help="Coordinates per inference call.")] = DEFAULT_BATCH,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the numbers to this JSON file (replaced atomically).")
     ] = None,
@@ -113,7 +114,7 @@ def stvsr(
         Runtime, typer.Option(case_sensitive=False, help="Inference runtime for the render.")
     ] = Runtime.torch,
     device: Annotated[Device, typer.Option(case_sensitive=False)] = Device.cpu,
-    batch: Annotated[int, typer.Option(help="Coordinates per inference call.")] = 65536,
+    batch: Annotated[int, typer.Option(help="Coordinates per inference call.")] = DEFAULT_BATCH,
     save_model: Annotated[Path | None, typer.Option(help="Keep the fitted model directory here.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --save-model directory.")] = False,
     json_out: Annotated[
@@ -144,6 +145,7 @@ def stvsr(
         "precision": precision.value if precision is not None else None,
     }
     options = FitOptions(device=device.value, **{k: v for k, v in given.items() if v is not None})
+    options.validate()  # before the clip is read
     fit_bar, scoring = contextlib.ExitStack(), {}
     with fit_bar, contextlib.ExitStack() as score_bar:
         on_step = fit_bar.enter_context(fit_progress(quiet, options))

@@ -17,9 +17,10 @@ from vinr_zoo.publish import push as run_push
 from vinr_zoo.zoo import list_zoo
 
 PUSH_FLAGS = {"with_onnx": "--with-onnx"}
+PULL_FLAGS = {"output": "-o/--output"}
 
 
-@command()
+@command(flags=PULL_FLAGS)
 def pull(
     name: Annotated[str, typer.Argument(help="Zoo name, local directory, or Hub id user/repo or user/repo@REV.")],
     revision: Annotated[str | None, typer.Option("--revision", help="Hub branch, tag or commit sha.")] = None,

@@ -13,6 +13,7 @@ from vinr_zoo.cli.app import size as parse_size
 from vinr_zoo.cli.app import time_range as parse_time_range
 from vinr_zoo.contract import TRT_PROFILE, TRT_WORKSPACE_MIB
 from vinr_zoo.convert import ExportOptions, export_model
+from vinr_zoo.decode import DEFAULT_BATCH
 from vinr_zoo.decode import decode as run_decode
 from vinr_zoo.distributed import PeerError, process_group
 from vinr_zoo.errors import OptionError
@@ -50,7 +51,7 @@ def decode(
         typer.Option(case_sensitive=False, help="Inference runtime (default: torch; ort for a bare .onnx)."),
     ] = None,
     device: Annotated[Device, typer.Option(case_sensitive=False)] = Device.cpu,
-    batch: Annotated[int, typer.Option(help="Coordinates per inference call.")] = 65536,
+    batch: Annotated[int, typer.Option(help="Coordinates per inference call.")] = DEFAULT_BATCH,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:

@@ -100,9 +100,9 @@ class VinrModel(nn.Module):
     ):
         """Load a model directory, an embedded zoo name, or a Hub repo id ``user/repo[@revision]``.
 
-        The name is resolved by `vinr_zoo.names.resolve_model` (one order for every command: a local
-        directory, then the embedded zoo with sha256 checks, then the Hub cache / download, ``revision``
-        pinning a branch, tag or commit). Called on `VinrModel` itself, the family comes from config.json;
+        The name is resolved by `vinr_zoo.names.resolve_model` (one order for every command: an embedded zoo
+        name with sha256 checks, then a local directory, then the Hub cache / download, ``revision`` pinning a
+        branch, tag or commit; a `pathlib.Path` is always a directory). Called on `VinrModel` itself, the family comes from config.json;
         on a family class, another family's directory is refused. Every problem raises a `VinrError`.
         """
         resolved = names.resolve_model(
@@ -128,6 +128,7 @@ class VinrModel(nn.Module):
 
         Returns a `vinr_zoo.hub.PushResult` (``.commit``, ``.commit_url``; ``str()`` is the URL).
         """
+        names.check_repo_id(repo_id)
         with tempfile.TemporaryDirectory(prefix="vinr-push-") as tmp:
             self.save_pretrained(tmp)
             card = cards.card_for_push(None, self.config, repo_id, revision)

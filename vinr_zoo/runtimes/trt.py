@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from vinr_zoo import engine_file as ef
+from vinr_zoo.checksums import sha256_bytes
 from vinr_zoo.contract import PRECISIONS, SPEC
 from vinr_zoo.errors import ModelLoadError, OptionError, RuntimeUnavailable, ShapeError, VinrError
 from vinr_zoo.onnx_file import inspect_onnx
@@ -107,7 +108,7 @@ class TrtBackend(Backend):
             plan = path.read_bytes()
         except OSError as exc:
             raise ModelLoadError(f"cannot read {path}: {exc.strerror or exc}") from None
-        if trt_export.sha256_bytes(plan) != info.engine_sha256:
+        if sha256_bytes(plan) != info.engine_sha256:
             raise trt_export.EngineMismatch(
                 f"{path} does not match the checksum in {trt_export.metadata_path(path).name} (replaced or "
                 "truncated); rebuild it with 'vinr export MODEL --trt --overwrite'"
@@ -132,7 +133,7 @@ class TrtBackend(Backend):
 
     def _find_or_build(self, trt_export) -> Path:
         data = self._read_onnx() if isinstance(self.model, Path) else loaded(self.model)
-        sha = trt_export.sha256_bytes(data)
+        sha = sha256_bytes(data)
         wanted = [self.requested_precision] if self.requested_precision else ["fp32", "fp16"]
         cache = (self.cache_dir or trt_export.default_cache_dir()) / sha[:16]
         for folder in [*self.search_dirs, cache]:
