@@ -4,7 +4,7 @@
 sine MLPs. Third-party families register themselves with `register_model` when their module is imported.
 """
 
-from vinr_zoo.models import sine_mlp  # noqa: F401  (registers "sine_mlp")
+from vinr_zoo.models import motion, sine_mlp  # noqa: F401  (registers "motion_mlp", "sine_mlp")
 from vinr_zoo.models.base import VinrModel, load_config, load_model, load_weights
 from vinr_zoo.models.registry import config_from_dict, config_from_json, list_architectures, model_class, register_model
 from vinr_zoo.models.sine_mlp import SineLayer, SineMLP, SineMLPConfig
