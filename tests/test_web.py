@@ -153,6 +153,47 @@ def test_every_embedded_zoo_model_opens_in_the_browser_and_matches_torch(browser
 
 
 @pytest.mark.timeout(300)
+def test_the_motion_family_plays_in_the_browser_too(browser, served, player):
+    """The player knows no family: a motion_mlp file (Floor, Clip, Slice, Concat besides MatMul/Add/Sin) renders
+    in onnxruntime-web between two key instants as Python onnxruntime renders it."""
+    import onnxruntime
+    import torch
+
+    from vinr_zoo.config import SourceVideo
+    from vinr_zoo.models.motion import MotionMLP, MotionMLPConfig
+
+    torch.manual_seed(0)
+    config = MotionMLPConfig(
+        hidden_features=32,
+        hidden_layers=3,
+        flow_features=8,
+        flow_layers=2,
+        key_frames=5,
+        source=SourceVideo(48, 40, 5, 25.0, "synthetic.mp4"),
+    )
+    model = MotionMLP(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3.0)  # a busier picture and visible flows than the near-zero initialisation gives
+    (player / "motion.onnx").write_bytes(build_onnx(model).SerializeToString())
+    page = browser.new_page()
+    try:
+        page.goto(served.url + "?model=motion.onnx")
+        assert page.evaluate("window.vinr.ready") == {"ok": True}, page.evaluate("window.vinr.error")
+        grid = SpaceTimeGrid.build(48, 40, 5, scale_s=1.7, time_range=(1.4, 1.4))
+        session = onnxruntime.InferenceSession(str(player / "motion.onnx"), providers=["CPUExecutionProvider"])
+        want = to_uint8(
+            session.run(["rgb"], {"coords": grid.frame_coords(0).numpy()})[0].reshape(grid.height, grid.width, 3)
+        )
+        got = page_frame(page, scale_s=1.7, k=1.4)
+        assert got.shape == want.shape and want.std() > 5
+        diff = np.abs(got.astype(np.int16) - want.astype(np.int16))
+        assert (diff <= 1).mean() >= 0.999, f"max diff {diff.max()}"
+    finally:
+        page.close()
+
+
+@pytest.mark.timeout(300)
 def test_dragging_a_rectangle_zooms_and_the_page_shows_the_card(page, served):
     assert page.evaluate("crossOriginIsolated")
     card = page.locator("#card").inner_text()
