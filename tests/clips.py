@@ -44,3 +44,34 @@ def trt_usable() -> bool:
     import torch
 
     return importlib.util.find_spec("tensorrt") is not None and torch.cuda.is_available()
+
+
+def fit_interrupted_then_resumed(clip: Video, options, tmp_path: Path, stop_at: int = 15):
+    """(uninterrupted fit, fit stopped at step ``stop_at`` then resumed); the resumed one must continue after
+    its last checkpoint (``options.checkpoint_every``) and leave nothing half-written while stopped."""
+    import pytest
+
+    from vinr_zoo.fit import CHECKPOINT_NAME, fit_video
+
+    straight = fit_video(clip, options, tmp_path / "straight")
+
+    class Stop(Exception):
+        pass
+
+    def stop(info):
+        if info.step == stop_at:
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit_video(clip, options, tmp_path / "resumed", callback=stop)
+    assert (tmp_path / "resumed" / CHECKPOINT_NAME).is_file()
+    assert not (tmp_path / "resumed" / "model.safetensors").exists()  # nothing half-written
+    seen = []
+    resumed = fit_video(clip, options, tmp_path / "resumed", resume=True, callback=lambda i: seen.append(i.step))
+    assert seen[0] == stop_at // options.checkpoint_every * options.checkpoint_every + 1
+    return straight, resumed
+
+
+def assert_same_weights(a, b) -> None:
+    for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert x.equal(y), k

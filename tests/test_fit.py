@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from clips import carphone_small, tiny_model_dir
+from clips import assert_same_weights, carphone_small, fit_interrupted_then_resumed, tiny_model_dir
 
 from vinr_zoo.errors import OptionError, OutputExistsError, VinrError
 from vinr_zoo.fit import CHECKPOINT_NAME, FitOptions, fit_video, measure_psnr, measure_scores
@@ -41,25 +41,8 @@ def _opts(**kw):
 
 
 def test_resume_continues_bit_exactly(tmp_path):
-    clip = carphone_small(4)
-    straight = fit_video(clip, _opts(), tmp_path / "straight")
-
-    class Stop(Exception):
-        pass
-
-    def stop_at_15(info):
-        if info.step == 15:
-            raise Stop
-
-    with pytest.raises(Stop):
-        fit_video(clip, _opts(), tmp_path / "resumed", callback=stop_at_15)
-    assert (tmp_path / "resumed" / CHECKPOINT_NAME).is_file()
-    assert not (tmp_path / "resumed" / "model.safetensors").exists()  # nothing half-written
-    seen = []
-    resumed = fit_video(clip, _opts(), tmp_path / "resumed", resume=True, callback=lambda i: seen.append(i.step))
-    assert seen[0] == 11  # continues after the step-10 checkpoint
-    for (k, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items(), strict=True):
-        assert torch.equal(a, b), k
+    straight, resumed = fit_interrupted_then_resumed(carphone_small(4), _opts(), tmp_path)
+    assert_same_weights(straight.model, resumed.model)
 
 
 def test_resume_refuses_changed_options_and_missing_checkpoints(tmp_path):

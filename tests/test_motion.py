@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 import torch
-from clips import carphone_path, carphone_small
+from clips import assert_same_weights, carphone_path, carphone_small, fit_interrupted_then_resumed
 from typer.testing import CliRunner
 
 from vinr_zoo.cli import app
 from vinr_zoo.errors import VinrError
 from vinr_zoo.export.onnx import build_onnx
-from vinr_zoo.fit import CHECKPOINT_NAME, FitOptions, fit_video
+from vinr_zoo.fit import FitOptions, fit_video
 from vinr_zoo.models import SineMLPConfig, VinrModel
 from vinr_zoo.models.motion import MotionMLP, MotionMLPConfig, budget_split
 from vinr_zoo.video import read_video, sample_clip
@@ -156,25 +156,9 @@ def _opts(**kw):
 
 
 def test_resume_continues_bit_exactly(tmp_path):
-    clip = carphone_small(4)
-    straight = fit_video(clip, _opts(), tmp_path / "straight")
-
-    class Stop(Exception):
-        pass
-
-    def stop_at_15(info):
-        if info.step == 15:
-            raise Stop
-
-    with pytest.raises(Stop):
-        fit_video(clip, _opts(), tmp_path / "resumed", callback=stop_at_15)
-    assert (tmp_path / "resumed" / CHECKPOINT_NAME).is_file()
-    seen = []
-    resumed = fit_video(clip, _opts(), tmp_path / "resumed", resume=True, callback=lambda i: seen.append(i.step))
-    assert seen[0] == 11
+    straight, resumed = fit_interrupted_then_resumed(carphone_small(4), _opts(), tmp_path)
     assert isinstance(resumed.model, MotionMLP)
-    for (k, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items(), strict=True):
-        assert torch.equal(a, b), k
+    assert_same_weights(straight.model, resumed.model)
 
 
 def test_a_short_fit_on_bikes_moves_like_dis_between_the_fitted_frames(tmp_path):
