@@ -138,3 +138,9 @@ def test_integer_scale_t_hits_every_source_instant_exactly(t, k):
 
 def test_pixel_centres_formula():
     np.testing.assert_allclose(pixel_centres(3), [-2 / 3, 0, 2 / 3], atol=1e-15)
+
+
+def test_an_explicit_frame_count_ends_exactly_on_the_last_instant():
+    """25 source frames rendered as 342: k0 + 341 * (24 / 341) is one ulp past 24 in floating point."""
+    grid = SpaceTimeGrid.build(1, 1, 25, frames=342)
+    assert grid.t_positions[-1] == 24.0 and grid.ts().max() == 1.0 and grid.ts().min() == -1.0

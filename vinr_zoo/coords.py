@@ -116,7 +116,8 @@ class SpaceTimeGrid:
             step = span / (frames - 1) if frames > 1 else 1.0 / scale_t
             count = frames if head is None else min(frames, int(head))
             _check_frame_count(count, f"{frames} frames")
-            positions = tuple(k0 + j * step for j in range(count))
+            # min(): k0 + (F - 1) * step can land one ulp past k1 (t = 1.0000000000000004); the last frame is k1.
+            positions = tuple(min(k0 + j * step, k1) for j in range(count))
         else:
             exact = span * scale_t + _EPS
             if not math.isfinite(exact) or exact >= MAX_FRAMES:  # checked before floor(): inf has no floor
