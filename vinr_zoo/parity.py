@@ -18,9 +18,10 @@ import torch
 
 from vinr_zoo.comparator import ErrorStats, Feed, combined, compare, outputs
 from vinr_zoo.contract import SPEC
-from vinr_zoo.decode import ModelSource, open_backend, resolve_source, source_grid
+from vinr_zoo.decode import open_backend, source_grid
 from vinr_zoo.errors import OptionError, VinrError
 from vinr_zoo.onnx_file import inspect_onnx
+from vinr_zoo.sources import ModelSource, resolve_source
 
 REFERENCE = "torch"
 DEFAULT_SCALE_S = 1.5

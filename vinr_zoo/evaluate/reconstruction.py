@@ -18,10 +18,11 @@ import numpy as np
 
 from vinr_zoo.cards import training_metrics
 from vinr_zoo.coords import SpaceTimeGrid
-from vinr_zoo.decode import DEFAULT_BATCH, open_backend, render, resolve_source, to_unit
+from vinr_zoo.decode import DEFAULT_BATCH, open_backend, render
 from vinr_zoo.evaluate.common import METRIC_NOTES, EvalError, fmt
-from vinr_zoo.metrics import ScoreAccumulator, Scores
+from vinr_zoo.metrics import ScoreAccumulator, Scores, to_unit
 from vinr_zoo.metrics import json_number as _num
+from vinr_zoo.sources import resolve_source
 from vinr_zoo.video import Video, read_video, resolve_video_path
 
 

@@ -23,12 +23,13 @@ import torch
 import torch.nn.functional as F
 
 from vinr_zoo.coords import SpaceTimeGrid
-from vinr_zoo.decode import DEFAULT_BATCH, open_backend, render, resolve_source, to_unit
+from vinr_zoo.decode import DEFAULT_BATCH, open_backend, render
 from vinr_zoo.errors import RuntimeUnavailable
 from vinr_zoo.evaluate.common import METRIC_NOTES, EvalError, fmt
 from vinr_zoo.fit import FitOptions, fit_video
 from vinr_zoo.flow import dis_flow, require_cv2, warp_blend
-from vinr_zoo.metrics import ScoreAccumulator, Scores
+from vinr_zoo.metrics import ScoreAccumulator, Scores, to_unit
+from vinr_zoo.sources import resolve_source
 from vinr_zoo.video import Video, read_video, resize_frames, resolve_video_path
 
 STVSR_METHODS = {
