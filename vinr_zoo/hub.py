@@ -75,6 +75,14 @@ def download(
     return path
 
 
+def download_file(repo_id: str, filename: str, *, revision: str | None = None) -> Path:
+    """One file of a Hub repo, through the standard cache (``hf_hub_download``)."""
+    from huggingface_hub import hf_hub_download
+
+    where = {"repo_id": repo_id, "revision": revision}
+    return Path(hub_call(where, hf_hub_download, repo_id, filename, revision=revision))
+
+
 @contextlib.contextmanager
 def _progress_bars_on_terminal_only():
     """huggingface_hub's tqdm bars only when stderr is a terminal: piped, they would bury the one error line."""

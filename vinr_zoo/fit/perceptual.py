@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from vinr_zoo import hub
 from vinr_zoo.errors import ModelLoadError, VinrError, first_line
 from vinr_zoo.models import load_weights
 
@@ -71,13 +72,8 @@ def load_vgg16(source: str | os.PathLike[str] | None = None) -> VGG16Relu33:
 
 def _download(repo_id: str) -> Path:
     try:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-    except ImportError as exc:  # pragma: no cover - huggingface_hub is a core dependency
-        raise VinrError(f"the perceptual loss needs huggingface_hub ({exc})") from None
-    try:
-        return Path(hf_hub_download(repo_id, "model.safetensors"))
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+        return hub.download_file(repo_id, "model.safetensors")
+    except (VinrError, OSError, ValueError) as exc:
         first = first_line(exc)
         raise VinrError(
             f"the perceptual loss needs VGG16 weights and {repo_id!r} could not be had ({first}); "
