@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vinr_zoo.contract import SPEC
+from vinr_zoo.contract import SPEC, OnnxSpec
 from vinr_zoo.errors import ShapeError
 from vinr_zoo.metrics import PsnrAccumulator, to_uint8, to_unit
 from vinr_zoo.runtimes.base import Backend
@@ -76,17 +76,17 @@ class ErrorStats:
 Reference = Callable[[torch.Tensor], torch.Tensor] | Backend
 
 
-def outputs(runner: Reference, feeds: Iterable[Feed], *, label: str = "") -> list[np.ndarray]:
+def outputs(runner: Reference, feeds: Iterable[Feed], *, label: str = "", spec: OnnxSpec = SPEC) -> list[np.ndarray]:
     """Run every feed through ``runner`` (an open `Backend` or a callable), checking the output shape."""
     infer = runner.infer if isinstance(runner, Backend) else runner
     results = []
     for feed in feeds:
         got = infer(feed.coords)
         n = feed.coords.shape[0]
-        if tuple(got.shape) != (n, SPEC.out_features):
+        if tuple(got.shape) != (n, spec.out_features):
             raise ShapeError(
-                f"{label}: output {SPEC.output_name!r} has shape {tuple(got.shape)} for {n} coords ({feed.label}), "
-                f"expected ({n}, {SPEC.out_features})"
+                f"{label}: output {spec.output_name!r} has shape {tuple(got.shape)} for {n} coords ({feed.label}), "
+                f"expected ({n}, {spec.out_features})"
             )
         out = got.detach().float().cpu().numpy() if isinstance(got, torch.Tensor) else np.asarray(got, np.float32)
         results.append(out.reshape(*feed.image, -1) if feed.image else out)
@@ -94,11 +94,11 @@ def outputs(runner: Reference, feeds: Iterable[Feed], *, label: str = "") -> lis
 
 
 def compare(
-    runner: Reference, feeds: list[Feed], expected: list[np.ndarray], *, label: str = ""
+    runner: Reference, feeds: list[Feed], expected: list[np.ndarray], *, label: str = "", spec: OnnxSpec = SPEC
 ) -> list[tuple[Feed, ErrorStats]]:
     """Per feed, the `ErrorStats` of ``runner``'s outputs against ``expected`` (the reference's outputs)."""
     results = []
-    for feed, got, ref in zip(feeds, outputs(runner, feeds, label=label), expected, strict=True):
+    for feed, got, ref in zip(feeds, outputs(runner, feeds, label=label, spec=spec), expected, strict=True):
         stats = ErrorStats()
         stats.add(ref, got, image=feed.image is not None)
         results.append((feed, stats))

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from vinr_zoo.cli.app import Device, Precision, Runtime, command, positive_finite, print_table, progress
+from vinr_zoo.cli.app import Device, Precision, Runtime, command, print_table, progress
 from vinr_zoo.cli.app import size as parse_size
 from vinr_zoo.cli.fit import ARCHS, FIT_FLAGS, fit_progress
 from vinr_zoo.decode import DEFAULT_BATCH
@@ -130,8 +130,6 @@ def stvsr(
         raise VinrError("vinr stvsr takes the video as an argument, not --reference: vinr stvsr VIDEO")
     if scale_s is None or scale_t is None:
         raise VinrError("usage: vinr stvsr VIDEO --scale-s S --scale-t T (integers, e.g. 2 and 2)")
-    if minutes is not None:
-        positive_finite("--minutes", minutes)
     given = {
         "arch": arch,
         "hidden_features": width,

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from vinr_zoo.cli.app import Device, Loss, Precision, command, console, positive_finite
+from vinr_zoo.cli.app import Device, Loss, Precision, command, console
 from vinr_zoo.cli.app import size as app_size
 from vinr_zoo.distributed import PeerError, process_group, read_video_once_per_node
 from vinr_zoo.fit import FitOptions, check_fit_output, fit_video
@@ -88,8 +88,6 @@ def fit(
     Under torchrun (torchrun --nproc-per-node N -m vinr_zoo.cli fit ...) the N processes fit one model:
     --batch-size is the total over all of them, and rank 0 writes the files.
     """
-    if minutes is not None:
-        positive_finite("--minutes", minutes)
     options = FitOptions(
         arch=arch,
         hidden_features=width,

@@ -78,10 +78,10 @@ def validation_inputs(config, *, n_random: int = 4096, seed: int = 0) -> list[tu
 
 
 @torch.inference_mode()
-def reference_outputs(model, coords: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+def reference_outputs(model, coords: torch.Tensor, chunk: int = 8192, spec: OnnxSpec = SPEC) -> torch.Tensor:
     """The torch model's own forward (ω not folded), in cache-sized chunks, on its device."""
     device = next(model.parameters()).device
-    out = torch.empty(coords.shape[0], SPEC.out_features)
+    out = torch.empty(coords.shape[0], spec.out_features)
     for s in range(0, coords.shape[0], chunk):
         out[s : s + chunk] = model(coords[s : s + chunk].to(device)).float().cpu()
     return out
@@ -102,11 +102,11 @@ def validate_onnx(
     atol = spec.atol(precision) if atol is None else float(atol)
     label = label or (str(onnx_model) if not isinstance(onnx_model, bytes) else "<in-memory ONNX>")
     feeds = [Feed(name, coords) for name, coords in (validation_inputs(model.config) if inputs is None else inputs)]
-    expected = [reference_outputs(model, f.coords).numpy() for f in feeds]
+    expected = [reference_outputs(model, f.coords, spec=spec).numpy() for f in feeds]
     report = ValidationReport(label, precision, atol, runtime="")
     with OrtBackend(onnx_model, device=device, label=label) as backend:  # opening checks the I/O contract
         report.runtime = backend.describe()
-        for feed, stats in compare(backend, feeds, expected, label=label):
+        for feed, stats in compare(backend, feeds, expected, label=label, spec=spec):
             report.checks.append(OutputCheck(feed.label, stats.rows, stats.max_abs, stats.mean_abs))
     if not report:
         failed = [c for c in report.checks if not c.max_abs <= atol]
