@@ -23,6 +23,7 @@ Usage: python benchmarks/build_zoo.py [--only NAME ...] [--skip-fit]   (run from
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -35,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, plot_path, save, table  # noqa: E402
 
 from vinr_zoo.cards import training_metrics, write_model_card  # noqa: E402
-from vinr_zoo.evaluate import evaluate_model  # noqa: E402
+from vinr_zoo.evaluate import evaluate_model, stvsr_protocol  # noqa: E402
 from vinr_zoo.export.onnx import export_onnx  # noqa: E402
-from vinr_zoo.models import SineMLP  # noqa: E402
+from vinr_zoo.models import VinrModel  # noqa: E402
 from vinr_zoo.publish import register_zoo_model as register  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,6 +88,18 @@ class ZooModel:
     clip: str
     fit_args: tuple[str, ...]  # after the clip's --frames/--size
     description: str
+    stvsr: bool = False  # fitted by `vinr stvsr` on 1 frame in MOTION_T (the card scores the held-out frames)
+
+
+# Motion models: the clips and frames of benchmarks/motion.py, every 4th frame fitted, ~1000 steps (what a
+# 3-minute motion fit reaches there), the parameter budget of a width-256 sine MLP.
+MOTION_T = 4
+MOTION_READ = {
+    "bikes": ("--frames", "29", "--size", "320x136"),
+    "bigbuckbunny": ("--frames", "33", "--size", "320x180"),
+    "carphone": ("--frames", "33"),
+}
+MOTION_STEPS = "1000"
 
 
 def _models() -> list[ZooModel]:
@@ -108,6 +121,16 @@ def _models() -> list[ZooModel]:
                     f"{clip.title}, width {width} x 4",
                 )
             )
+    for key, read in MOTION_READ.items():
+        models.append(
+            ZooModel(
+                f"{key}-motion",
+                key,
+                (*read, "--scale-s", "1", "--scale-t", str(MOTION_T), "--arch", "motion_mlp", "--steps", MOTION_STEPS),
+                f"{CLIPS[key].title.split(',')[0]}, 1 frame in {MOTION_T} of {read[1]}: key frames + flow (motion_mlp)",
+                stvsr=True,
+            )
+        )
     return models
 
 
@@ -126,6 +149,10 @@ def fit(model: ZooModel) -> dict:
     clip = CLIPS[model.clip]
     out = f"checkpoints/{model.name}"
     argv = [vinr_executable(), "fit", f"sample:{clip.sample}", *model.fit_args, "-q", "-o", out, "--overwrite"]
+    if model.stvsr:
+        report = CHECKPOINTS / f".{model.name}.stvsr.json"
+        argv = [vinr_executable(), "stvsr", f"sample:{clip.sample}", *model.fit_args, "-q", "--save-model", out]
+        argv += ["--overwrite", "--json", str(report)]
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     subprocess.run(argv, cwd=REPO, check=True)
@@ -136,14 +163,62 @@ def fit(model: ZooModel) -> dict:
     }
 
 
+def stvsr_record(model: ZooModel, net) -> None:
+    """Put the held-out scores of the fit's `vinr stvsr` report (and the line that reproduces them) in config.json."""
+    path = CHECKPOINTS / f".{model.name}.stvsr.json"
+    if path.is_file():
+        report = json.loads(path.read_text())
+        held = {m: subsets["held_out"] for m, subsets in report["results"].items()}
+        digits = {"psnr_rgb": 3, "psnr_y": 3, "ssim": 4}
+        net.config.training["stvsr"] = {
+            "scale_s": report["scale_s"],
+            "scale_t": report["scale_t"],
+            "frames": report["frames"],
+            "held_out": {
+                m: {k: round(v[k], d) for k, d in digits.items() if v.get(k) is not None} for m, v in held.items()
+            },
+        }
+        path.unlink()
+    record = net.config.training["stvsr"]
+    read = [a for a in model.fit_args if a not in ("--arch", "motion_mlp", "--steps", MOTION_STEPS)]
+    record["command"] = f"vinr stvsr sample:{CLIPS[model.clip].sample} {' '.join(read)} --model {model.name}"
+    fit_line = (
+        f"vinr stvsr sample:{CLIPS[model.clip].sample} {' '.join(model.fit_args)} --save-model checkpoints/{model.name}"
+    )
+    net.config.training["command"] = fit_line
+    net.save_pretrained(CHECKPOINTS / model.name)
+
+
+def check_stvsr(model: ZooModel, folder: Path, record: dict, metrics: dict) -> dict:
+    """Run the card's `vinr stvsr --model` scoring through ONNX Runtime; stop if it does not give the card's numbers."""
+    argv = record["command"].split()[2:]
+    sample = record["command"].split()[2]
+    kw = {"frames": int(argv[argv.index("--frames") + 1])}
+    if "--size" in argv:
+        kw["size"] = tuple(int(v) for v in argv[argv.index("--size") + 1].split("x"))
+    report = stvsr_protocol(
+        sample, scale_s=record["scale_s"], scale_t=record["scale_t"], model=folder, runtime="ort", **kw
+    )
+    for method, want in record["held_out"].items():
+        got = report.results[method]["held_out"]
+        if abs(got.psnr_rgb - want["psnr_rgb"]) >= 0.05:
+            sys.exit(f"build_zoo: {model.name}: {method} held-out {got.psnr_rgb:.3f}, the card says {want['psnr_rgb']}")
+    kept = report.results["model"]["kept"]
+    if abs(kept.psnr_rgb - metrics["psnr_rgb"]) >= 0.05:
+        sys.exit(f"build_zoo: {model.name}: kept frames {kept.psnr_rgb:.3f} dB, the card says {metrics['psnr_rgb']}")
+    return {"eval_psnr_rgb": round(kept.psnr_rgb, 3), "eval_psnr_y": round(kept.psnr_y, 3), "eval_ssim": kept.ssim}
+
+
 def finish(model: ZooModel) -> dict:
     """Export, card, register and check one fitted model folder; returns its results row."""
     clip = CLIPS[model.clip]
     folder = CHECKPOINTS / model.name
-    net = SineMLP.from_pretrained(folder)
+    net = VinrModel.from_pretrained(folder)
+    if model.stvsr:
+        stvsr_record(model, net)
     export_onnx(net, folder, overwrite=True)
     metrics = training_metrics(net.config.training)
-    eval_line = f"vinr eval {model.name} --reference sample:{clip.sample}"
+    eval_line = None if model.stvsr else f"vinr eval {model.name} --reference sample:{clip.sample}"
     write_model_card(
         folder,
         net.config,
@@ -154,6 +229,14 @@ def finish(model: ZooModel) -> dict:
         eval_command=eval_line,
         model_ref=model.name,
     )
+    if model.stvsr:
+        entry = register(folder, description=model.description)
+        t = net.config.training
+        row = {"name": model.name, "clip": model.clip, "width": net.config.hidden_features, "params": entry.params}
+        checked = check_stvsr(model, folder, t["stvsr"], metrics)
+        held = {f"held_out_{m}": v["psnr_rgb"] for m, v in t["stvsr"]["held_out"].items()}
+        return {**row, "steps": t.get("steps"), "fit_wall_s": t.get("wall_time_s"), **metrics, **checked, **held,
+                "size_bytes": entry.size_bytes, "command": t.get("command")}  # fmt: skip
     report = evaluate_model(folder, f"sample:{clip.sample}", runtime="ort")  # checked before it is registered
     measured = {"psnr_rgb": report.scores.psnr_rgb, "psnr_y": report.scores.psnr_y, "ssim": report.scores.ssim}
     tolerance = {"psnr_rgb": 0.05, "psnr_y": 0.05, "ssim": 5e-4}
@@ -222,8 +305,6 @@ def main() -> None:
     previous = {}
     results = Path(__file__).resolve().parent / "results" / "zoo.json"
     if results.is_file():
-        import json
-
         previous = {r["name"]: r for r in json.loads(results.read_text())["rows"]}
     rows = dict(previous)
     for name in names:

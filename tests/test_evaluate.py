@@ -283,6 +283,29 @@ def test_stvsr_through_the_cli_keeps_the_model_and_writes_json(tmp_path):
     assert config["hidden_features"] == 16 and config["training"]["steps"] == 20
 
 
+def test_stvsr_scores_a_fitted_model_with_model_and_gives_the_fits_numbers(tmp_path):
+    """`vinr stvsr ... --model M` renders M instead of fitting: the numbers of the run that fitted it come back."""
+    _, report, _ = stvsr_report()
+    again = stvsr_protocol(carphone_path(), frames=10, size=(88, 72), scale_s=2, scale_t=2, model=report.model_dir)
+    for method, subsets in report.results.items():
+        for subset, scores in subsets.items():
+            got = again.results[method][subset]
+            assert got.psnr_rgb == pytest.approx(scores.psnr_rgb, abs=1e-3), (method, subset)
+    assert again.fit["given_model"] is True and again.fit["steps"] == 300
+    assert f"scored {report.model_dir}, fitted before" in again.summary()
+    out = tmp_path / "s.json"
+    argv = ["stvsr", "sample:carphone", "--frames", 10, "--size", "88x72", "--scale-s", 2, "--scale-t", 2]
+    result = run(*argv, "--model", report.model_dir, "--json", out, "-q", "--runtime", "ort")
+    assert result.exit_code == 0, result.output
+    held = json.loads(out.read_text())["results"]["model"]["held_out"]["psnr_rgb"]
+    assert held == pytest.approx(report.results["model"]["held_out"].psnr_rgb, abs=1e-3)
+    # the model must be the one fitted on this downsampled clip, and nothing is fitted with --model
+    result = run(*argv[:3], 12, *argv[4:], "--model", report.model_dir, "-q")
+    assert result.exit_code == 1 and "fitted on 44x36, 5 frames" in result.output and "6 frames" in result.output
+    result = run(*argv, "--model", report.model_dir, "--steps", 5, "--width", 8, "-q")
+    assert result.exit_code == 1 and "leave out --width, --steps" in result.output
+
+
 def test_eval_refuses_stvsr_only_options_as_a_usage_error(tmp_path):
     result = run("eval", TINY, "-r", "sample:carphone", "--steps", "10")
     assert result.exit_code == 2 and "--steps" in result.output and "Traceback" not in result.output

@@ -180,9 +180,9 @@ def test_a_short_fit_on_bikes_moves_like_dis_between_the_fitted_frames(tmp_path)
     for k in range(T - 1):
         t = -1 + 2 * (k + tau) / (T - 1)
         coords = torch.tensor(np.stack([gx.ravel(), gy.ravel(), np.full(gx.size, t)], 1), dtype=torch.float32)
-        t0, t1, tt = model._timing(coords[:, 2:3])
+        t0, t1, tt, _ = model._timing(coords[:, 2:3])
         with torch.no_grad():
-            _, _, _, f = model._render(coords[:, :2], t0, t1, tt)
+            _, _, _, f = model._render(coords[:, :2], t0, t1, tt, t0, t1)
         d0 = (f[:, 0:2] * tt).numpy() * np.array([W / 2, H / 2])
         ours.append(np.linalg.norm(d0, axis=1).mean())
         f01, f10 = _dis(kept.frames[k], kept.frames[k + 1]), _dis(kept.frames[k + 1], kept.frames[k])

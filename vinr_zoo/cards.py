@@ -107,6 +107,7 @@ def render_model_card(
         ]
         if eval_command:
             lines += ["Reproduce (PSNR within 0.05 dB, SSIM within 0.0005):", "", "```", eval_command, "```", ""]
+    lines += _stvsr_section(t.get("stvsr") if isinstance(t, dict) else None)
     if source_note:
         lines += [source_note, ""]
     if t:
@@ -128,6 +129,45 @@ def render_model_card(
         "",
     ]
     return "\n".join(lines)
+
+
+STVSR_LABELS = {
+    "model": "this model",
+    "trilinear": "linear blend of frames (bilinear in space)",
+    "bicubic_blend": "linear blend of frames (bicubic in space)",
+    "flow": "DIS optical flow, bidirectional warp",
+}
+
+
+def _stvsr_section(record: object) -> list[str]:
+    """The card's table of held-out frames (config.json ``training.stvsr``, written by benchmarks/build_zoo.py)."""
+    if not isinstance(record, dict) or not isinstance(record.get("held_out"), dict):
+        return []
+    s, t = record.get("scale_s", 1), record.get("scale_t", 1)
+    lines = [
+        "## Frames it never saw",
+        "",
+        f"STVSR protocol: fitted on the clip area-downsampled by {s} in space keeping 1 frame in {t}, rendered back "
+        f"on the full grid of {record.get('frames', '?')} frames; the held-out frames in between are scored "
+        "(PSNR pooled over frames, one MSE) beside what a user would otherwise reach for:",
+        "",
+        "| method | PSNR RGB (held-out) | PSNR Y | SSIM |",
+        "|---|---|---|---|",
+    ]
+    for method, scores in record["held_out"].items():
+        if isinstance(scores, dict):
+            lines.append(
+                f"| {STVSR_LABELS.get(method, method)} | {_digits(scores.get('psnr_rgb'), 3)} | "
+                f"{_digits(scores.get('psnr_y'), 3)} | {_digits(scores.get('ssim'), 4)} |"
+            )
+    lines.append("")
+    if record.get("command"):
+        lines += ["Reproduce (the same numbers to 0.05 dB, no fit):", "", "```", str(record["command"]), "```", ""]
+    return lines
+
+
+def _digits(value: object, n: int) -> str:
+    return f"{value:.{n}f}" if finite_number(value) else "n/a"
 
 
 def write_model_card(directory: str | Path, config: ModelConfig, metrics: dict[str, float], **kwargs) -> Path:
@@ -200,15 +240,18 @@ def read_card(readme: str | os.PathLike[str]) -> CardSummary | None:
 
 
 _COMMAND_LINE = re.compile(r"^(vinr (?:decode|eval)) (?!stvsr\b|-)(\"[^\"\n]*\"|'[^'\n]*'|\S+)", re.M)
+_STVSR_MODEL = re.compile(r"^(vinr (?:eval )?stvsr .*--model )(\"[^\"\n]*\"|'[^'\n]*'|\S+)", re.M)
 
 
 def retarget_commands(card: str, model: str) -> str:
-    """Point the card's ``vinr decode X`` / ``vinr eval X`` lines at ``model`` (the pushed repo id).
+    """Point the card's ``vinr decode X`` / ``vinr eval X`` / ``vinr stvsr ... --model X`` lines at ``model``
+    (the pushed repo id).
 
     A card written by `vinr fit` names the local folder it was written to (or, in the embedded zoo, the zoo
     name); on the Hub the same lines must name the repo so they can be copied and run.
     """
-    return _COMMAND_LINE.sub(lambda m: f"{m.group(1)} {shlex.quote(model)}", card)
+    card = _COMMAND_LINE.sub(lambda m: f"{m.group(1)} {shlex.quote(model)}", card)
+    return _STVSR_MODEL.sub(lambda m: f"{m.group(1)}{shlex.quote(model)}", card)
 
 
 def card_for_push(readme: Path | None, config: ModelConfig, repo_id: str, revision: str | None = None) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 from vinr_zoo.errors import ConfigError, one_line, short_repr
@@ -29,6 +29,8 @@ class SourceVideo:
     fps: float
     name: str = ""
     sha256: str = ""
+    # Frames where a new shot starts (vinr_zoo.scenes.detect_cuts at fit time); written only when non-empty.
+    scene_cuts: list[int] = field(default_factory=list)
 
     def validate(self) -> None:
         for key in ("width", "height", "frames"):
@@ -39,6 +41,29 @@ class SourceVideo:
             raise ConfigError(f"config.json: source.fps must be a positive number, got {short_repr(self.fps)}")
         if not isinstance(self.name, str) or not isinstance(self.sha256, str):
             raise ConfigError("config.json: source.name and source.sha256 must be strings")
+        self.scene_cuts = check_scene_cuts(self.scene_cuts, self.frames)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if not data["scene_cuts"]:
+            del data["scene_cuts"]
+        return data
+
+
+def check_scene_cuts(cuts: Any, frames: int, where: str = "config.json: source.scene_cuts") -> list[int]:
+    """``cuts`` as a sorted list of frame indices in ``[1, frames - 1]`` (a cut starts a new shot), else `ConfigError`."""
+    if not isinstance(cuts, (list, tuple)):
+        raise ConfigError(f"{where} must be a list of frame indices, got {type(cuts).__name__}")
+    out = []
+    for c in cuts:
+        if not isinstance(c, int) or isinstance(c, bool) or not 1 <= c <= frames - 1:
+            raise ConfigError(
+                f"{where}: {short_repr(c)} is not a frame index in [1, {frames - 1}] (a cut starts a new shot)"
+            )
+        out.append(c)
+    if out != sorted(set(out)):
+        raise ConfigError(f"{where} must be strictly increasing, got {short_repr(out)}")
+    return out
 
 
 @dataclass
@@ -108,7 +133,8 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         head = {"schema_version": data.pop("schema_version"), "architecture": data.pop("architecture")}
-        tail = {"source": data.pop("source"), "training": data.pop("training")}
+        data.pop("source")
+        tail = {"source": self.source.to_dict() if self.source is not None else None, "training": data.pop("training")}
         return {**head, **data, **tail}
 
     def to_json(self) -> str:

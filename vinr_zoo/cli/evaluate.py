@@ -93,7 +93,15 @@ def stvsr(
         int | None, typer.Option("--scale-t", help="Integer temporal factor T: fit on every T-th frame.")
     ] = None,
     reference: Annotated[str | None, typer.Option("--reference", "-r", hidden=True)] = None,
-    arch: Annotated[str, typer.Option("--arch", help=f"Model family to fit: {ARCHS}.")] = "sine_mlp",
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", help="Score this model (zoo name, folder or Hub repo) fitted on the downsampled clip; no fit."
+        ),
+    ] = None,
+    arch: Annotated[
+        str | None, typer.Option("--arch", help=f"Model family to fit: {ARCHS} (default sine_mlp).")
+    ] = None,
     width: Annotated[int | None, typer.Option(help="Hidden features per sine layer (fit default: 256).")] = None,
     depth: Annotated[int | None, typer.Option(help="Number of sine layers (fit default: 4).")] = None,
     omega_t: Annotated[
@@ -142,11 +150,18 @@ def stvsr(
         "seed": seed,
         "precision": precision.value if precision is not None else None,
     }
-    options = FitOptions(device=device.value, **{k: v for k, v in given.items() if v is not None})
-    options.validate()  # before the clip is read
+    chosen = {k: v for k, v in given.items() if v is not None}
+    if model is not None:
+        if chosen or save_model is not None:
+            flags = [FIT_FLAGS.get(k, "--" + k.replace("_", "-")) for k in chosen] + ["--save-model"] * bool(save_model)
+            raise VinrError(f"--model scores a fitted model as it is; leave out {', '.join(flags)}")
+        options = None
+    else:
+        options = FitOptions(device=device.value, **chosen)
+        options.validate()  # before the clip is read
     fit_bar, scoring = contextlib.ExitStack(), {}
     with fit_bar, contextlib.ExitStack() as score_bar:
-        on_step = fit_bar.enter_context(fit_progress(quiet, options))
+        on_step = fit_bar.enter_context(fit_progress(quiet or options is None, options or FitOptions()))
 
         def on_frame(done: int, total: int) -> None:
             if "update" not in scoring:
@@ -168,6 +183,7 @@ def stvsr(
             overwrite=overwrite,
             fit_callback=on_step,
             on_frame=on_frame,
+            model=model,
         )
     typer.echo(report.summary())
     print_table(

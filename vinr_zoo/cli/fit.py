@@ -14,6 +14,7 @@ import typer
 from vinr_zoo.cli.app import Device, Loss, Precision, command, console
 from vinr_zoo.cli.app import size as app_size
 from vinr_zoo.distributed import PeerError, process_group, read_video_once_per_node
+from vinr_zoo.errors import OptionError
 from vinr_zoo.fit import FitOptions, check_fit_output, fit_video
 from vinr_zoo.models import list_architectures
 from vinr_zoo.video import read_video, resolve_video_path
@@ -29,6 +30,7 @@ FIT_FLAGS = {
     "time_omega_0": "--omega-t",
     "temporal_weight": "--temporal",
     "perceptual_weight": "--perceptual",
+    "scene_cuts": "--scene-cuts",
     "output": "--output",
 }
 
@@ -75,6 +77,14 @@ def fit(
     ] = Precision.auto,
     seed: Annotated[int, typer.Option(help="Random seed (init and sampling).")] = 0,
     device: Annotated[Device, typer.Option(case_sensitive=False)] = Device.cpu,
+    scene_cuts: Annotated[
+        str,
+        typer.Option(
+            "--scene-cuts",
+            help="Hard cuts between shots: auto (detect them), none, or the frames that start a new shot "
+            "(e.g. 30,76). Shots are kept apart: nothing is interpolated across a cut.",
+        ),
+    ] = "auto",
     frames: Annotated[int | None, typer.Option(help="Read only this many frames.")] = None,
     start: Annotated[int, typer.Option(help="First frame to read.")] = 0,
     size: Annotated[str | None, typer.Option(help="Resize to WxH (area averaging) before fitting.")] = None,
@@ -107,6 +117,7 @@ def fit(
         checkpoint_every=checkpoint_every,
         loss=loss.value,
         precision=precision.value,
+        scene_cuts=parse_scene_cuts(scene_cuts),
     )
     options.validate()
     read = ReadOptions(frames=frames, start=start, size=app_size(size))
@@ -115,6 +126,17 @@ def fit(
             _fit(dist, video, read, options, output, resume=resume, overwrite=overwrite, quiet=quiet)
     except PeerError:  # the rank that failed printed why
         raise typer.Exit(1) from None
+
+
+def parse_scene_cuts(text: str) -> str | list[int]:
+    """``auto`` / ``none`` / ``30,76`` → FitOptions.scene_cuts (a list it validates itself)."""
+    text = text.strip().lower()
+    if text in ("auto", "none"):
+        return text
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise OptionError("scene_cuts", f"must be auto, none or frame numbers like 30,76, got {text!r}") from None
 
 
 def _fit(

@@ -33,7 +33,7 @@ from vinr_zoo.sources import resolve_source
 from vinr_zoo.video import Video, read_video, resize_frames, resolve_video_path
 
 STVSR_METHODS = {
-    "model": "sine MLP fitted on the low-res clip",
+    "model": "the model (FitOptions.arch, a sine MLP by default) fitted on the low-res clip",
     "trilinear": "bilinear in space (pixel areas), linear in time (frame instants)",
     "bicubic_blend": "bicubic in space (pixel areas), linear blend of frames",
     "flow": "bicubic in space (pixel areas), then DIS optical flow between the two kept frames and a "
@@ -41,6 +41,10 @@ STVSR_METHODS = {
     "blended (1 - tau, tau)",
 }
 STVSR_SUBSETS = ("all", "kept", "held_out")
+CUT_NOTE = (
+    "every method renders the nearer kept frame between two kept frames on either side of a scene cut "
+    "(the fitted model's source.scene_cuts), never a blend of two shots"
+)
 
 
 @dataclass
@@ -109,11 +113,12 @@ class StvsrReport:
     def summary(self) -> str:
         trim = f", trimmed from {self.frames_read} to {self.frames} frames (k·T + 1)" if self.trimmed else ""
         fit = self.fit
+        how = f"scored {self.model_dir}, fitted before" if fit.get("given_model") else "fitted"
         return (
-            f"{self.video}: {self.width}x{self.height}, {self.frames} frames{trim}; fitted on "
+            f"{self.video}: {self.width}x{self.height}, {self.frames} frames{trim}; {how} on "
             f"{self.low_width}x{self.low_height}, {self.low_frames} frames (area 1/{self.scale_s} in space, 1 frame in "
             f"{self.scale_t} kept): {fit.get('params', 0):,} parameters, {fit.get('steps')} steps, "
-            f"{fit.get('wall_time_s', 0):.1f} s, fit PSNR {fit.get('psnr_rgb_low_res', math.nan):.2f} dB"
+            f"{fit.get('wall_time_s') or 0:.1f} s, fit PSNR {fit.get('psnr_rgb_low_res', math.nan):.2f} dB"
             + "".join(f"\nnote: {note}" for note in self.notes)
         )
 
@@ -145,8 +150,9 @@ class _FrameInterpolator:
     ``bilinear`` this equals trilinear interpolation with our space and time conventions.
     """
 
-    def __init__(self, low: np.ndarray, size: tuple[int, int], scale_t: int, mode: str):
+    def __init__(self, low: np.ndarray, size: tuple[int, int], scale_t: int, mode: str, cuts=()):
         self.low, self.size, self.scale_t, self.mode = low, size, scale_t, mode
+        self.cuts = set(cuts)  # low-res frames that start a new shot
         self._cache: dict[int, np.ndarray] = {}
 
     def _up(self, m: int) -> np.ndarray:
@@ -155,10 +161,20 @@ class _FrameInterpolator:
             self._cache[m] = upsample_space(self.low[m], self.size, self.mode)
         return self._cache[m]
 
+    def across_cut(self, j: int) -> np.ndarray | None:
+        """Output frame ``j``'s nearer kept frame when ``j`` falls between two shots, else None."""
+        m, r = divmod(j, self.scale_t)
+        if r == 0 or m + 1 not in self.cuts:
+            return None
+        return self._up(m + 1 if 2 * r >= self.scale_t else m)
+
     def frame(self, j: int) -> np.ndarray:
         m, r = divmod(j, self.scale_t)
         if r == 0:
             return self._up(m)
+        cut = self.across_cut(j)
+        if cut is not None:
+            return cut
         w = r / self.scale_t
         return ((1.0 - w) * self._up(m) + w * self._up(m + 1)).astype(np.float32)
 
@@ -188,6 +204,9 @@ class _FlowInterpolator:
         m, r = divmod(j, self.scale_t)
         if r == 0:
             return self.bicubic._up(m)
+        cut = self.bicubic.across_cut(j)
+        if cut is not None:
+            return cut
         f01, f10 = self._flow_pair(m)
         return warp_blend(self.bicubic._up(m), self.bicubic._up(m + 1), r / self.scale_t, f01, f10)
 
@@ -207,6 +226,7 @@ def stvsr_protocol(
     overwrite: bool = False,
     fit_callback: Callable | None = None,
     on_frame: Callable[[int, int], None] | None = None,
+    model: str | os.PathLike[str] | None = None,
 ) -> StvsrReport:
     """Space-time super-resolution: fit on ``video`` downsampled by ``scale_s`` (area) keeping every ``scale_t``-th
     frame, render back on the full grid and score it against ``video`` beside interpolation baselines
@@ -215,7 +235,13 @@ def stvsr_protocol(
     The clip is trimmed to ``k · scale_t + 1`` frames so that rendering at ``scale_t`` lands exactly on the
     original frame instants. ``options`` is a `FitOptions` (its defaults if None); the fitted model is kept in
     ``save_model`` when given, else thrown away.
+
+    ``model`` (a MODEL name: zoo, folder or Hub repo) scores a model fitted before instead of fitting one; its
+    recorded source must be the downsampled clip (size, frame count and file hash), and ``options`` and
+    ``save_model`` must be left out.
     """
+    if model is not None and (options is not None or save_model is not None):
+        raise EvalError("a given model is scored as it is: leave out the fit options and --save-model")
     for name, value in (("--scale-s", scale_s), ("--scale-t", scale_t)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise EvalError(f"{name} must be an integer >= 1 for the stvsr protocol, got {value!r}")
@@ -244,19 +270,26 @@ def stvsr_protocol(
     held_out = [j for j in range(n) if j % scale_t]
 
     with tempfile.TemporaryDirectory(prefix=".vinr-stvsr-") as tmp:
-        out_dir = Path(save_model) if save_model is not None else Path(tmp) / "model"
-        result = fit_video(low_clip, options, out_dir, overwrite=overwrite, callback=fit_callback)
+        if model is not None:
+            source = resolve_source(model)
+            _check_fitted_on(source.config, low_clip, str(model))
+            fitted, fit = source, _recorded_fit(source)
+        else:
+            out_dir = Path(save_model) if save_model is not None else Path(tmp) / "model"
+            result = fit_video(low_clip, options, out_dir, overwrite=overwrite, callback=fit_callback)
+            fitted, fit = resolve_source(result.model), _fit_record(options, result)
         grid = SpaceTimeGrid.build(
             low_clip.width, low_clip.height, low_clip.num_frames, scale_s=scale_s, scale_t=scale_t
         )
         if grid.shape != (n, clip.height, clip.width):  # cannot happen with the checks above; never score misaligned
             raise EvalError(f"the render grid {grid.shape} does not match the clip {(n, clip.height, clip.width)}")
         size_out = (clip.width, clip.height)
+        cuts = list(fitted.config.source.scene_cuts) if fitted.config.source is not None else []
         baselines = {
-            "trilinear": _FrameInterpolator(low, size_out, scale_t, "bilinear"),
-            "bicubic_blend": _FrameInterpolator(low, size_out, scale_t, "bicubic"),
+            "trilinear": _FrameInterpolator(low, size_out, scale_t, "bilinear", cuts),
+            "bicubic_blend": _FrameInterpolator(low, size_out, scale_t, "bicubic", cuts),
         }
-        notes = []
+        notes = [f"{CUT_NOTE}; cuts at kept frames {cuts}"] if cuts else []
         try:
             require_cv2()
             baselines["flow"] = _FlowInterpolator(baselines["bicubic_blend"])
@@ -264,7 +297,8 @@ def stvsr_protocol(
             notes.append(f"the flow baseline is left out: {exc}")
         methods = ["model", *baselines]
         accs = {m: {s: ScoreAccumulator() for s in STVSR_SUBSETS} for m in methods}
-        with open_backend(resolve_source(result.model), runtime, device=options.device) as backend:
+        device = options.device if options is not None else "cpu"
+        with open_backend(fitted, runtime, device=device) as backend:
             detail = backend.describe()
             for j, out in enumerate(render(backend, grid, batch=batch)):
                 ref = full[j].astype(np.float32) / 255.0
@@ -275,16 +309,7 @@ def stvsr_protocol(
                     accs[method][subset].add(pred, ref)
                 if on_frame is not None:
                     on_frame(j + 1, n)
-    fit = {
-        "hidden_features": options.hidden_features,
-        "hidden_layers": options.hidden_layers,
-        "time_omega_0": options.time_omega_0,
-        "params": result.model.num_params,
-        "steps": result.steps,
-        "wall_time_s": round(result.wall_time_s, 2),
-        "seed": options.seed,
-        "psnr_rgb_low_res": round(result.psnr, 3),
-    }
+    fit["scene_cuts"] = cuts
     return StvsrReport(
         video=clip.name,
         scale_s=scale_s,
@@ -301,6 +326,49 @@ def stvsr_protocol(
         results={m: {s: a.result() for s, a in subs.items()} for m, subs in accs.items()},
         fit=fit,
         runtime_detail=detail,
-        model_dir=str(save_model) if save_model is not None else None,
+        model_dir=str(save_model) if save_model is not None else (str(model) if model is not None else None),
         notes=notes,
     )
+
+
+def _fit_record(options, result) -> dict[str, Any]:
+    return {
+        "arch": options.arch,
+        "hidden_features": options.hidden_features,
+        "hidden_layers": options.hidden_layers,
+        "time_omega_0": options.time_omega_0,
+        "params": result.model.num_params,
+        "steps": result.steps,
+        "wall_time_s": round(result.wall_time_s, 2),
+        "seed": options.seed,
+        "psnr_rgb_low_res": round(result.psnr, 3),
+    }
+
+
+def _recorded_fit(source) -> dict[str, Any]:
+    """The `_fit_record` of a model fitted before, from its config.json."""
+    t = source.config.training or {}
+    psnr = t.get("final_psnr_rgb")
+    return {
+        "arch": source.config.ARCHITECTURE,
+        "params": source.config.num_params,
+        "steps": t.get("steps"),
+        "wall_time_s": t.get("wall_time_s", 0.0),
+        "seed": t.get("seed"),
+        "psnr_rgb_low_res": psnr if psnr is not None else math.nan,
+        "given_model": True,
+    }
+
+
+def _check_fitted_on(config, low: Video, name: str) -> None:
+    src = config.source
+    if src is None:
+        raise EvalError(f"{name} records no source clip, so it cannot be checked against the downsampled clip")
+    want = (low.width, low.height, low.num_frames)
+    if (src.width, src.height, src.frames) != want:
+        raise EvalError(
+            f"{name} was fitted on {src.width}x{src.height}, {src.frames} frames; the downsampled clip is "
+            f"{want[0]}x{want[1]}, {want[2]} frames (check --frames, --size, --scale-s and --scale-t)"
+        )
+    if src.sha256 and low.sha256 and src.sha256 != low.sha256:
+        raise EvalError(f"{name} was fitted on another file (sha256 {src.sha256[:12]}…, this one {low.sha256[:12]}…)")

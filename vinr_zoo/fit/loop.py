@@ -23,7 +23,7 @@ from vinr_zoo.distributed import SINGLE, DistContext, DistributedError
 from vinr_zoo.errors import OptionError, OutputExistsError, VinrError
 from vinr_zoo.fit.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from vinr_zoo.fit.losses import train_step
-from vinr_zoo.fit.options import FitOptions, lr_at
+from vinr_zoo.fit.options import FitOptions, lr_at, scene_cuts_for
 from vinr_zoo.fit.perceptual import load_vgg16
 from vinr_zoo.fit.sampling import PixelSampler
 from vinr_zoo.fit.scoring import measure_scores
@@ -87,7 +87,9 @@ def fit_video(
     device = torch.device(options.device)
 
     family = model_class(options.arch)
-    config = family.config_for_fit(options, video.source_info())
+    source = video.source_info()
+    source.scene_cuts = scene_cuts_for(options, video.frames)
+    config = family.config_for_fit(options, source)
     torch.manual_seed(options.seed)
     model = family(config).to(device)
     dist.broadcast_parameters(model)

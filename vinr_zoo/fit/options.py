@@ -9,6 +9,7 @@ import torch
 
 from vinr_zoo.errors import OptionError
 from vinr_zoo.models import list_architectures
+from vinr_zoo.scenes import detect_cuts
 
 DEFAULT_STEPS = 2000
 
@@ -43,6 +44,10 @@ class FitOptions:
     perceptual_patch: int = 32
     perceptual_patches: int = 2
     vgg_weights: str | None = None
+    # Hard cuts between shots: "auto" (`vinr_zoo.scenes.detect_cuts` on the clip), "none", or the frame
+    # indices where a new shot starts. Recorded in config.json (source.scene_cuts); `vinr_zoo.models.cuts`
+    # keeps the shots apart.
+    scene_cuts: str | list[int] = "auto"
     seed: int = 0
     device: str = "cpu"
     checkpoint_every: int = 100
@@ -71,6 +76,16 @@ class FitOptions:
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise OptionError(name, f"must be a finite weight >= 0, got {value}")
+        cuts = self.scene_cuts
+        if isinstance(cuts, str):
+            if cuts not in ("auto", "none"):
+                raise OptionError("scene_cuts", f"must be auto, none or a list of frame indices, got {cuts!r}")
+        elif not isinstance(cuts, (list, tuple)) or not all(
+            isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in cuts
+        ):
+            raise OptionError("scene_cuts", f"must be auto, none or frame indices >= 1, got {cuts!r}")
+        elif list(cuts) != sorted(set(cuts)):
+            raise OptionError("scene_cuts", f"must be strictly increasing, got {list(cuts)}")
         if self.loss not in ("l1", "mse"):
             raise OptionError("loss", f"must be l1 or mse, got {self.loss!r}")
         if self.precision not in ("auto", "fp32", "bf16"):
@@ -92,6 +107,19 @@ class FitOptions:
         if self.steps is None and self.minutes is None:
             return DEFAULT_STEPS
         return self.steps
+
+
+def scene_cuts_for(options: FitOptions, frames) -> list[int]:
+    """The cuts to record for a clip of uint8 ``frames [T, H, W, 3]`` (detected, none, or the given ones)."""
+    cuts = options.scene_cuts
+    if cuts == "auto":
+        return detect_cuts(frames)
+    if cuts == "none":
+        return []
+    last = len(frames) - 1
+    if cuts and cuts[-1] > last:
+        raise OptionError("scene_cuts", f"{cuts[-1]} is past the clip's last frame ({last})")
+    return list(cuts)
 
 
 def native_bf16(device: str) -> bool:

@@ -36,10 +36,12 @@ import torch
 from torch import nn
 
 from vinr_zoo.config import SCHEMA_VERSION, ModelConfig, SourceVideo, check_float, check_int
-from vinr_zoo.contract import PRECISIONS, SPEC, OnnxSpec, require_onnx
-from vinr_zoo.errors import VinrError
+from vinr_zoo.contract import PRECISIONS, SPEC, OnnxSpec
+from vinr_zoo.errors import ConfigError, VinrError
 from vinr_zoo.flow import dis_flow
 from vinr_zoo.models.base import VinrModel
+from vinr_zoo.models.cuts import SceneTime
+from vinr_zoo.models.graph import GraphBuilder
 from vinr_zoo.models.registry import register_model
 from vinr_zoo.models.sine_mlp import SineLayer, SineMLPConfig
 
@@ -221,10 +223,16 @@ class MotionMLP(VinrModel):
             self.flow.head.weight.mul_(0.1)
             self.flow.head.bias.zero_()
         self._setup: dict[str, Any] | None = None
+        self.scene_time = SceneTime.of(c)
+        if self.scene_time.active and self.scene_time.frames != c.key_frames:
+            raise ConfigError(
+                f"config.json: source.frames ({self.scene_time.frames}) must equal key_frames ({c.key_frames}) "
+                "when the source has scene cuts"
+            )
 
     # ---- the function ------------------------------------------------------------------------------------
     def _timing(self, t: torch.Tensor):
-        """``(t0, t1, τ)`` for ``t [N, 1]`` (the same float32 operations as the ONNX graph)."""
+        """``(t0, t1, τ, i0)`` for ``t [N, 1]`` (the same float32 operations as the ONNX graph)."""
         T = self.config.key_frames
         step = torch.tensor(2.0 / (T - 1), dtype=t.dtype, device=t.device)
         inv = torch.tensor((T - 1) / 2.0, dtype=t.dtype, device=t.device)
@@ -232,26 +240,32 @@ class MotionMLP(VinrModel):
         i0 = torch.floor(u).clamp(0.0, float(T - 2))
         tau = u - i0
         t0 = i0 * step - 1.0
-        return t0, t0 + step, tau
+        return t0, t0 + step, tau, i0
 
-    def _render(self, xy, t0, t1, tau):
-        """``(rgb, a, b, f)``: the blend, its two warped key samples and D's raw output."""
+    def _key_times(self, t0, t1, i0):
+        """K's time inputs for the key instants ``t0``, ``t1``: each shot moved by its `SceneTime` offset."""
+        if not self.scene_time.active:
+            return t0, t1
+        return t0 + self.scene_time.shot_offset(i0), t1 + self.scene_time.shot_offset(i0 + 1.0)
+
+    def _render(self, xy, t0, t1, tau, k0, k1):
+        """``(rgb, a, b, f)``: the blend, its two warped key samples and D's raw output (K sees ``k0``, ``k1``)."""
         key = self.key
         f = self.flow(torch.cat((xy, t0, tau * 2.0 - 1.0), dim=1))
         omt = 1.0 - tau
         p0 = (xy + f[:, 0:2] * tau).clamp(-1.0, 1.0)
         p1 = (xy + f[:, 2:4] * omt).clamp(-1.0, 1.0)
         n = len(xy)
-        ab = key(torch.cat((torch.cat((p0, t0), dim=1), torch.cat((p1, t1), dim=1)), dim=0))
+        ab = key(torch.cat((torch.cat((p0, k0), dim=1), torch.cat((p1, k1), dim=1)), dim=0))
         a, b = ab[:n], ab[n:]
         return a * omt + b * tau, a, b, f
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         if self.config.key_frames < 2:
             return self.key(coords)
-        xy, t = coords[:, 0:2], coords[:, 2:3]
-        t0, t1, tau = self._timing(t)
-        return self._render(xy, t0, t1, tau)[0]
+        xy, t = coords[:, 0:2], self.scene_time.snap(coords[:, 2:3])
+        t0, t1, tau, i0 = self._timing(t)
+        return self._render(xy, t0, t1, tau, *self._key_times(t0, t1, i0))[0]
 
     # ---- family hooks ------------------------------------------------------------------------------------
     @classmethod
@@ -273,9 +287,11 @@ class MotionMLP(VinrModel):
         # At key instants the model is K alone (τ = 0, or τ = 1 on the far side of the floor, where the
         # flow toward t1 is gated to 0): the reconstruction loss on the fitted frames trains K at K's cost.
         if self.config.key_frames >= 2:
-            _, _, tau = self._timing(coords[:, 2:3])
+            tau = self._timing(coords[:, 2:3])[2]
             if bool(((tau < 1e-5) | (tau > 1.0 - 1e-5)).all()) is False:
                 return self(coords)
+        if self.scene_time.active:  # at key instants: t plus the shot's offset, as K sees it in forward
+            coords = torch.cat((coords[:, 0:2], self.scene_time.network_time(coords[:, 2:3])), dim=1)
         if precision == "fp32":
             return self.key(coords)
         h = self.key.layers[0](coords * self.key.input_scale)
@@ -293,15 +309,22 @@ class MotionMLP(VinrModel):
             self._setup = None
             return
         f01, f10 = [], []
+        crossing = set(self.scene_time.cuts)
+        intervals = [k for k in range(T - 1) if k + 1 not in crossing]  # flow within a shot only
+        zero = np.zeros((H, W, 2), np.float32)
         for k in range(T - 1):
             a, b = video.frames[k], video.frames[k + 1]
-            f01.append(_dis(a, b))
-            f10.append(_dis(b, a))
+            f01.append(_dis(a, b) if k in intervals else zero)
+            f10.append(_dis(b, a) if k in intervals else zero)
+        if not intervals:  # every pair of frames crosses a cut: no motion to learn
+            self._setup = None
+            return
         norm = np.array([2.0 / W, 2.0 / H], dtype=np.float32)
         self._setup = {
             "f01": torch.from_numpy(np.stack(f01) * norm),
             "f10": torch.from_numpy(np.stack(f10) * norm),
             "px": torch.tensor([W / 2.0, H / 2.0], dtype=torch.float32),  # normalised -> pixels
+            "intervals": torch.tensor(intervals, dtype=torch.int64),
             "H": H,
             "W": W,
         }
@@ -314,7 +337,8 @@ class MotionMLP(VinrModel):
         device = sampler.device
         m = max(1, n // 8)
         gen = sampler.gen
-        k = torch.randint(0, c.key_frames - 1, (m,), generator=gen)
+        intervals = s["intervals"]  # those that do not cross a scene cut
+        k = intervals[torch.randint(0, len(intervals), (m,), generator=gen)]
         iy = torch.randint(0, s["H"], (m,), generator=gen)
         ix = torch.randint(0, s["W"], (m,), generator=gen)
         tau = torch.rand(m, 1, generator=gen)
@@ -340,30 +364,22 @@ class MotionMLP(VinrModel):
             p0 = (xy[:mp] + f[:mp, 0:2] * tau[:mp]).clamp(-1.0, 1.0)
             p1 = (xy[:mp] + f[:mp, 2:4] * omt[:mp]).clamp(-1.0, 1.0)
             frozen = {name: p.detach() for name, p in self.key.named_parameters()}
-            q = torch.cat((torch.cat((p0, t0[:mp]), dim=1), torch.cat((p1, t1[:mp]), dim=1)), dim=0)
+            k0, k1 = self._key_times(t0[:mp], t1[:mp], k[:mp, None].float())
+            q = torch.cat((torch.cat((p0, k0), dim=1), torch.cat((p1, k1), dim=1)), dim=0)
             ab = torch.func.functional_call(self.key, frozen, (q,))
             loss = loss + c.photo_weight * (ab[:mp] - ab[mp:]).abs().sum() / (mp * 3)
         return loss
 
     # ---- export ------------------------------------------------------------------------------------------
     def onnx_graph(self, *, precision: str = "fp32", spec: OnnxSpec = SPEC) -> tuple[list, list]:
-        """coords → rgb with Slice, Floor, Clip, Concat, MatMul, Add, Mul, Sub, Sin (fp32 only)."""
-        onnx = require_onnx()
-        helper, numpy_helper = onnx.helper, onnx.numpy_helper
+        """coords → rgb with Slice, Floor, Clip, Concat, MatMul, Add, Mul, Sub, Sin (+ Cast, Gather with cuts; fp32)."""
         if precision not in PRECISIONS:
             raise VinrError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if precision != "fp32":
             raise VinrError(f"the {ARCHITECTURE} family exports fp32 only (K's warped inputs would need fp32 too)")
         T = self.config.key_frames
-        nodes, inits = [], []
-
-        def const(name, value, dtype=np.float32):
-            inits.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
-            return name
-
-        def node(op, inputs, output, **attrs):
-            nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
-            return output
+        g = GraphBuilder()
+        const, node = g.const, g.node
 
         def mlp(prefix, weights, x, out, share=None):
             """MatMul/Add/Sin chain; ``share`` reuses another chain's initialisers (K evaluated twice)."""
@@ -383,39 +399,36 @@ class MotionMLP(VinrModel):
         key_w = self.key.folded()
         if T < 2:
             mlp("key", key_w, spec.input_name, spec.output_name)
-            return nodes, inits
-
-        def sl(x, a, b, out):
-            return node(
-                "Slice",
-                [
-                    x,
-                    const(f"{out}.starts", [a], np.int64),
-                    const(f"{out}.ends", [b], np.int64),
-                    const(f"{out}.axes", [1], np.int64),
-                ],
-                out,
-            )
+            return g.graph()
 
         one, zero = const("one", 1.0), const("zero", 0.0)
-        xy = sl(spec.input_name, 0, 2, "xy")
-        t = sl(spec.input_name, 2, 3, "t")
+        xy = g.columns(spec.input_name, 0, 2, "xy")
+        t = g.columns(spec.input_name, 2, 3, "t")
+        if self.scene_time.active:
+            t = self.scene_time.onnx_parts(g, t)[0]
         u = node("Mul", [node("Add", [t, one], "t_plus_1"), const("inv_step", (T - 1) / 2.0)], "u")
         i0 = node("Clip", [node("Floor", [u], "u_floor"), zero, const("last_interval", float(T - 2))], "i0")
         tau = node("Sub", [u, i0], "tau")
         step = const("step", 2.0 / (T - 1))
         t0 = node("Sub", [node("Mul", [i0, step], "i0_step"), one], "t0")
         t1 = node("Add", [t0, step], "t1")
+        k0, k1 = t0, t1
+        if self.scene_time.active:
+            k0 = node("Add", [t0, self.scene_time.onnx_shot_offset(g, i0, "shot0")], "k0")
+            i1 = node("Add", [i0, one], "i1")
+            k1 = node("Add", [t1, self.scene_time.onnx_shot_offset(g, i1, "shot1")], "k1")
         tau_in = node("Sub", [node("Mul", [tau, const("two", 2.0)], "tau2"), one], "tau_in")
         f = mlp("flow", self.flow.folded(), node("Concat", [xy, t0, tau_in], "flow_in", axis=1), "flow_out")
         omt = node("Sub", [one, tau], "one_minus_tau")
         lo, hi = const("lo", -1.0), const("hi", 1.0)
-        p0 = node("Clip", [node("Add", [xy, node("Mul", [sl(f, 0, 2, "f0"), tau], "f0_tau")], "p0_raw"), lo, hi], "p0")
-        p1 = node("Clip", [node("Add", [xy, node("Mul", [sl(f, 2, 4, "f1"), omt], "f1_omt")], "p1_raw"), lo, hi], "p1")
-        a = mlp("key", key_w, node("Concat", [p0, t0], "q0", axis=1), "key_a")
-        b = mlp("key_b", key_w, node("Concat", [p1, t1], "q1", axis=1), "key_b_out", share="key")
+        f0 = node("Mul", [g.columns(f, 0, 2, "f0"), tau], "f0_tau")
+        f1 = node("Mul", [g.columns(f, 2, 4, "f1"), omt], "f1_omt")
+        p0 = node("Clip", [node("Add", [xy, f0], "p0_raw"), lo, hi], "p0")
+        p1 = node("Clip", [node("Add", [xy, f1], "p1_raw"), lo, hi], "p1")
+        a = mlp("key", key_w, node("Concat", [p0, k0], "q0", axis=1), "key_a")
+        b = mlp("key_b", key_w, node("Concat", [p1, k1], "q1", axis=1), "key_b_out", share="key")
         node("Add", [node("Mul", [a, omt], "a_w"), node("Mul", [b, tau], "b_w")], spec.output_name)
-        return nodes, inits
+        return g.graph()
 
 
 def _dis(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -20,6 +20,8 @@ from vinr_zoo.config import SCHEMA_VERSION, ModelConfig, SourceVideo, check_floa
 from vinr_zoo.contract import PRECISIONS, SPEC, OnnxSpec, require_onnx
 from vinr_zoo.errors import VinrError
 from vinr_zoo.models.base import VinrModel
+from vinr_zoo.models.cuts import SceneTime
+from vinr_zoo.models.graph import GraphBuilder
 from vinr_zoo.models.registry import register_model
 
 ARCHITECTURE = "sine_mlp"
@@ -133,9 +135,16 @@ class SineMLP(VinrModel):
         scale = torch.ones(c.in_features)
         scale[-1] = c.time_omega_0 / c.first_omega_0
         self.register_buffer("input_scale", scale, persistent=False)
+        self.scene_time = SceneTime.of(c)
+
+    def network_input(self, coords: torch.Tensor) -> torch.Tensor:
+        """``coords`` with t through the scene-cut map (`vinr_zoo.models.cuts`; the identity without cuts)."""
+        if not self.scene_time.active:
+            return coords
+        return torch.cat((coords[:, 0:2], self.scene_time.network_time(coords[:, 2:3])), dim=1)
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        h = coords * self.input_scale
+        h = self.network_input(coords) * self.input_scale
         for layer in self.layers:
             h = layer(h)
         return self.head(h)
@@ -173,7 +182,7 @@ class SineMLP(VinrModel):
         # 8 mantissa bits, coarser than the pixel spacing of x and y near ±1).
         if precision == "fp32":
             return self(coords)
-        h = self.layers[0](coords * self.input_scale)
+        h = self.layers[0](self.network_input(coords) * self.input_scale)
         with torch.autocast(coords.device.type, dtype=torch.bfloat16):
             for layer in self.layers[1:]:
                 h = layer(h)
@@ -192,8 +201,14 @@ class SineMLP(VinrModel):
             raise VinrError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         layers = [(w.detach().cpu().float().numpy(), b.detach().cpu().float().numpy()) for w, b in self.folded_layers()]
         f16 = precision == "fp16"
-        nodes, initializers = [], []
         x = spec.input_name
+        if self.scene_time.active:  # t through the scene-cut map first (Slice, Floor, Gather, ...; fp32)
+            g = GraphBuilder()
+            t = self.scene_time.onnx_network_time(g, g.columns(x, 2, 3, "t"))
+            x = g.node("Concat", [g.columns(x, 0, 2, "xy"), t], "coords_in", axis=1)
+            nodes, initializers = g.graph()
+        else:
+            nodes, initializers = [], []
         last = len(layers) - 1
         for i, (w, b) in enumerate(layers):
             name = "head" if i == last else f"layers.{i}"

@@ -1,7 +1,8 @@
 """The torch backend: ω0 folded into the weights, cache-sized chunks, preallocated buffers.
 
-A family that offers ``folded_layers()`` (the sine MLP) runs on the fast path below; any other registered
-family runs its own ``forward`` in chunks under ``inference_mode``.
+A family that offers ``folded_layers()`` and ``network_input()`` (the sine MLP: coordinates through its
+scene-cut map, then the folded layers) runs on the fast path below; any other registered family runs its
+own ``forward`` in chunks under ``inference_mode``.
 
 Measured on the 2-vCPU dev machine: one call on 65,536 rows runs at ≈ 0.22 Mpx/s
 because 64 MB intermediates miss cache; 4,096-row chunks run 2-3x faster, and ``torch.sin(out=)``
@@ -125,7 +126,7 @@ class TorchBackend(Backend):
                 [self._module(part.to(self.device, self.dtype)).float().cpu() for part in coords.split(self.chunk)]
             )
         n = coords.shape[0]
-        x_all = coords.to(self.device, self.dtype)
+        x_all = self.model.network_input(coords.to(self.device, torch.float32)).to(self.dtype)
         out = torch.empty(n, 3, device=self.device, dtype=self.dtype)
         c = self.chunk
         if self._pool is None or n <= c:
