@@ -219,12 +219,16 @@ def finish(model: ZooModel) -> dict:
     export_onnx(net, folder, overwrite=True)
     metrics = training_metrics(net.config.training)
     eval_line = None if model.stvsr else f"vinr eval {model.name} --reference sample:{clip.sample}"
+    note = clip.note
+    if model.stvsr:
+        frames = model.fit_args[model.fit_args.index("--frames") + 1]
+        note = note.replace("32 frames", f"{frames} frames") + f" Frames 0-{int(frames) - 1}, 1 in {MOTION_T} fitted."
     write_model_card(
         folder,
         net.config,
         metrics,
         license=clip.license,
-        source_note=clip.note,
+        source_note=note,
         model_name=model.name,
         eval_command=eval_line,
         model_ref=model.name,

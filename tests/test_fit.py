@@ -58,6 +58,8 @@ def test_resume_refuses_changed_options_and_missing_checkpoints(tmp_path):
         fit_video(clip, _opts(), tmp_path / "r", callback=boom)
     with pytest.raises(VinrError, match="hidden_features"):
         fit_video(clip, _opts(hidden_features=8), tmp_path / "r", resume=True)
+    with pytest.raises(VinrError, match="scene_cuts"):  # other cuts would make another model
+        fit_video(clip, _opts(scene_cuts=[2]), tmp_path / "r", resume=True)
     with pytest.raises(OutputExistsError, match="--resume"):
         fit_video(clip, _opts(), tmp_path / "r")
 

@@ -22,8 +22,9 @@ from vinr_zoo.cli import app
 from vinr_zoo.config import SourceVideo
 from vinr_zoo.decode import decode
 from vinr_zoo.errors import ModelLoadError, VinrError
-from vinr_zoo.models import SineMLP, SineMLPConfig
+from vinr_zoo.models import SineMLP, SineMLPConfig, VinrModel
 from vinr_zoo.publish import human_size, pull, register_zoo_model
+from vinr_zoo.sources import resolve_source
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "carphone-tiny"
@@ -57,7 +58,7 @@ def test_registry_matches_the_shipped_model_directories():
             assert zoo.file_sha256(entry.path / name) == sha, f"{entry.name}/{name}: re-run zoo.register"
             assert (entry.path / name).stat().st_size == entry.sizes[name], f"{entry.name}/{name}: size"
         assert entry.size_bytes == sum(entry.sizes.values())
-        model = SineMLP.from_pretrained(entry.path)
+        model = VinrModel.from_pretrained(entry.path)  # any family: the zoo holds sine and motion MLPs
         assert model.num_params == entry.params
         assert entry.metrics["psnr_rgb"] == model.config.training["final_psnr_rgb"]
         assert set(entry.metrics) == {"psnr_rgb", "psnr_y", "ssim"}
@@ -170,6 +171,12 @@ def test_vinr_list_and_info_show_the_zoo():
     for kind in ("psnr_rgb", "psnr_y", "ssim"):
         assert f"metric: {kind} = {m[kind]} (carphone_pristine)" in info.stdout
     assert "source: carphone_pristine.mp4, 88x72, 8 frames @ 29.970 fps" in info.stdout
+    assert "held-out" not in info.stdout
+    motion = CliRunner().invoke(app, ["info", "bikes-motion"])
+    held = resolve_source("bikes-motion").config.training["stvsr"]["held_out"]
+    assert motion.exit_code == 0 and "architecture: motion_mlp" in motion.stdout
+    assert f"fitted): model {held['model']['psnr_rgb']:.2f} dB" in motion.stdout
+    assert f"flow {held['flow']['psnr_rgb']:.2f} dB" in motion.stdout
 
 
 def test_an_unknown_name_is_one_line(tmp_path, monkeypatch):
@@ -257,7 +264,8 @@ print(json.dumps({{"modules": mods, "root": str(checkpoints_root()), "hub_import
 def test_list_models_filters_with_a_shell_pattern_like_timm():
     import vinr_zoo
 
-    assert vinr_zoo.list_models("bikes-*") == ["bikes-w128", "bikes-w256", "bikes-w512"]
+    assert vinr_zoo.list_models("bikes-w*") == ["bikes-w128", "bikes-w256", "bikes-w512"]
+    assert vinr_zoo.list_models("*-motion") == ["bigbuckbunny-motion", "bikes-motion", "carphone-motion"]
     assert vinr_zoo.list_models() == [e.name for e in zoo.list_zoo()] and vinr_zoo.list_models("x*") == []
     listed = CliRunner().invoke(app, ["list", "*-w512"])
     assert listed.exit_code == 0, listed.output

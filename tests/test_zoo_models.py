@@ -75,15 +75,43 @@ def test_card_registry_and_config_carry_the_same_three_metrics(entry):
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
 def test_the_cards_eval_command_reproduces_its_numbers(entry, tmp_path):
+    """A model fitted on the whole clip gives one `vinr eval` line; a motion model fitted on 1 frame in 4 gives
+    one `vinr stvsr ... --model NAME` line that reproduces its kept-frame metrics and every held-out score."""
     text = (entry.path / "README.md").read_text(encoding="utf-8")
     lines = re.findall(r"^vinr eval .*$", text, flags=re.M)
-    assert len(lines) == 1, "the card gives one `vinr eval` line to reproduce it"
+    stvsr = re.findall(r"^vinr stvsr .*--model .*$", text, flags=re.M)
+    assert len(lines) + len(stvsr) == 1, "the card gives one line to reproduce it"
+    out = tmp_path / "eval.json"
+    if stvsr:
+        argv = shlex.split(stvsr[0])[1:]
+        assert argv[-1] == entry.name
+        result = CliRunner().invoke(app, [*argv, "--json", str(out), "-q", "--runtime", "ort"])
+        assert result.exit_code == 0, result.output
+        measured = json.loads(out.read_text())["results"]
+        for kind, value in entry.metrics.items():
+            assert abs(measured["model"]["kept"][kind] - value) < TOLERANCE[kind], (kind, value)
+        recorded = resolve_source(entry.name).config.training["stvsr"]["held_out"]
+        assert set(recorded) == {"model", "trilinear", "bicubic_blend", "flow"}
+        for method, scores in recorded.items():
+            for kind, value in scores.items():
+                assert abs(measured[method]["held_out"][kind] - value) < TOLERANCE[kind], (method, kind, value)
+            assert f"| {scores['psnr_rgb']:.3f} |" in text  # and the card shows it
+        return
     argv = shlex.split(lines[0])[1:]
     assert argv[1] == entry.name
-    out = tmp_path / "eval.json"
     result = CliRunner().invoke(app, [*argv, "--json", str(out), "-q", "--runtime", "ort"])
     assert result.exit_code == 0, result.output
     measured = json.loads(out.read_text())
     assert measured["same_source_file"] is True
     for kind, value in entry.metrics.items():
         assert abs(measured[kind] - value) < TOLERANCE[kind], (kind, measured[kind], value)
+
+
+def test_each_clip_has_a_motion_model_with_its_held_out_scores_beside_the_baselines():
+    for clip in CLIPS:
+        src = resolve_source(f"{clip}-motion")
+        assert src.config.ARCHITECTURE == "motion_mlp" and src.config.key_frames == src.config.source.frames
+        record = src.config.training["stvsr"]
+        assert (record["scale_s"], record["scale_t"]) == (1, 4)
+        assert set(record["held_out"]) == {"model", "trilinear", "bicubic_blend", "flow"}
+        assert record["command"].endswith(f"--model {clip}-motion")

@@ -147,6 +147,8 @@ def test_bikes_0_to_60_fits_with_its_cut_and_renders_no_blend_across_it(tmp_path
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert json.loads((model / "config.json").read_text())["source"]["scene_cuts"] == [30]
+    info = runner.invoke(app, ["info", str(model)])
+    assert info.exit_code == 0 and "scene cuts: new shots at frames 30" in info.output
     out = tmp_path / "x2.npy"
     r = runner.invoke(
         app,

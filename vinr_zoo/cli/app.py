@@ -63,6 +63,11 @@ class Loss(str, Enum):
     mse = "mse"
 
 
+class Sampling(str, Enum):
+    error = "error"
+    uniform = "uniform"
+
+
 class Device(str, Enum):
     cpu = "cpu"
     cuda = "cuda"

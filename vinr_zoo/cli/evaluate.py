@@ -110,7 +110,7 @@ def stvsr(
     steps: Annotated[int | None, typer.Option(help="Optimizer steps (fit default: 2000 unless --minutes).")] = None,
     minutes: Annotated[float | None, typer.Option(help="Wall-clock fit budget in minutes.")] = None,
     lr: Annotated[float | None, typer.Option(help="Peak Adam learning rate (fit default: 1e-3).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Random pixels per fit step (fit default: 32768).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Random pixels per fit step (fit default: 16384).")] = None,
     precision: Annotated[
         Precision | None, typer.Option(case_sensitive=False, help="Fit precision (fit default: auto).")
     ] = None,

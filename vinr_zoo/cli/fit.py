@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from vinr_zoo.cli.app import Device, Loss, Precision, command, console
+from vinr_zoo.cli.app import Device, Loss, Precision, Sampling, command, console
 from vinr_zoo.cli.app import size as app_size
 from vinr_zoo.distributed import PeerError, process_group, read_video_once_per_node
 from vinr_zoo.errors import OptionError
@@ -61,7 +61,14 @@ def fit(
     steps: Annotated[int | None, typer.Option(help="Optimizer steps (default 2000 unless --minutes).")] = None,
     minutes: Annotated[float | None, typer.Option(help="Wall-clock budget in minutes.")] = None,
     lr: Annotated[float, typer.Option(help="Peak Adam learning rate.")] = 1e-3,
-    batch_size: Annotated[int, typer.Option(help="Random pixels per step.")] = 32768,
+    batch_size: Annotated[int, typer.Option(help="Random pixels per step.")] = 16384,
+    sampling: Annotated[
+        Sampling,
+        typer.Option(
+            case_sensitive=False,
+            help="How each step's pixels are drawn: error (half where the network was last wrong) or uniform.",
+        ),
+    ] = Sampling.error,
     loss: Annotated[
         Loss, typer.Option(case_sensitive=False, help="Reconstruction loss (l1: the seed's; mse: SIREN's).")
     ] = Loss.l1,
@@ -118,6 +125,7 @@ def fit(
         loss=loss.value,
         precision=precision.value,
         scene_cuts=parse_scene_cuts(scene_cuts),
+        sampling=sampling.value,
     )
     options.validate()
     read = ReadOptions(frames=frames, start=start, size=app_size(size))

@@ -138,6 +138,8 @@ def info(
     if c.source is not None:
         s = c.source
         typer.echo(f"source: {s.name or '?'}, {s.width}x{s.height}, {s.frames} frames @ {s.fps:.3f} fps")
+        if s.scene_cuts:
+            typer.echo(f"scene cuts: new shots at frames {', '.join(map(str, s.scene_cuts))}")
     t = c.training
     if t:
         m = training_metrics(t)
@@ -148,6 +150,14 @@ def info(
             f"training: {t.get('steps', '?')} steps, {t.get('wall_time_s', '?')} s, "
             f"losses {', '.join(t.get('losses') or []) or '?'}{psnr}"
         )
+        held = t.get("stvsr", {}).get("held_out") if isinstance(t.get("stvsr"), dict) else None
+        if isinstance(held, dict):
+            scores = ", ".join(
+                f"{method} {v['psnr_rgb']:.2f} dB"
+                for method, v in held.items()
+                if isinstance(v, dict) and "psnr_rgb" in v
+            )
+            typer.echo(f"held-out frames (stvsr, 1 frame in {t['stvsr'].get('scale_t', '?')} fitted): {scores}")
     if card is None:
         typer.echo("card: none (no README.md)")
     else:

@@ -32,6 +32,8 @@ _RESUME_KEYS = (
     "loss",
     "schedule",
     "precision",
+    "scene_cuts",
+    "sampling",
 )
 
 
@@ -41,8 +43,14 @@ def _rng_keys(rank: int, world_size: int) -> tuple[str, str]:
     return f"rng.sampler{suffix}", f"rng.torch{suffix}"
 
 
+def _error_key(rank: int, world_size: int) -> str:
+    """Checkpoint key of one rank's error-guided sampler state (its tile errors)."""
+    return f"sampler.error.{rank}" if world_size > 1 else "sampler.error"
+
+
 def save_checkpoint(path, model, optimizer, rng_states, options, video, step, elapsed, history) -> None:
-    """``rng_states``: ``(sampler state, torch RNG state)`` of every rank, in rank order."""
+    """``rng_states``: ``(sampler RNG state, torch RNG state, sampler tile errors or None)`` of every rank, in
+    rank order."""
     from safetensors.torch import save_file
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -50,9 +58,11 @@ def save_checkpoint(path, model, optimizer, rng_states, options, video, step, el
         state = optimizer.state.get(param, {})
         for key, value in state.items():
             tensors[f"optim.{i}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    for rank, (sampler_state, torch_state) in enumerate(rng_states):
+    for rank, (sampler_state, torch_state, errors) in enumerate(rng_states):
         sampler_key, torch_key = _rng_keys(rank, len(rng_states))
         tensors[sampler_key], tensors[torch_key] = sampler_state, torch_state
+        if errors is not None:
+            tensors[_error_key(rank, len(rng_states))] = errors.contiguous()
     meta = {
         "step": str(step),
         "processes": str(len(rng_states)),
@@ -66,7 +76,9 @@ def save_checkpoint(path, model, optimizer, rng_states, options, video, step, el
         save_file(tensors, str(tmp), metadata=meta)
 
 
-def load_checkpoint(path, model, optimizer, generator, options, video, dist=SINGLE) -> tuple[int, float, list]:
+def load_checkpoint(
+    path, model, optimizer, generator, options, video, dist=SINGLE, sampler=None
+) -> tuple[int, float, list]:
     from safetensors import safe_open
 
     tensors = load_weights(path)
@@ -89,6 +101,10 @@ def load_checkpoint(path, model, optimizer, generator, options, video, dist=SING
         )
     # A checkpoint from before FitOptions.arch existed is a sine MLP fit.
     saved.setdefault("arch", "sine_mlp")
+    saved.setdefault("scene_cuts", "none")  # ... and one from before scene cuts ignored them
+    saved.setdefault("sampling", "uniform")  # ... and drew pixels uniformly
+    if isinstance(saved["scene_cuts"], list):
+        saved["scene_cuts"] = list(saved["scene_cuts"])
     changed = [k for k in _RESUME_KEYS if saved.get(k) != getattr(options, k)]
     if changed:
         raise VinrError(
@@ -109,4 +125,9 @@ def load_checkpoint(path, model, optimizer, generator, options, video, dist=SING
     sampler_key, torch_key = _rng_keys(dist.rank, dist.world_size)
     generator.set_state(tensors[sampler_key])
     torch.set_rng_state(tensors[torch_key])
+    if sampler is not None:
+        try:
+            sampler.load_state(tensors.get(_error_key(dist.rank, dist.world_size)))
+        except ValueError as exc:
+            raise VinrError(f"cannot resume {path}: {exc}") from None
     return step, elapsed, history

@@ -97,15 +97,17 @@ def fit_video(
     model.fit_setup(video, options)
     optimizer = torch.optim.Adam(model.parameters(), lr=options.lr)
     generator = torch.Generator().manual_seed(dist.sampler_seed(options.seed))
+    sampler = PixelSampler(video, device, generator, options.sampling)
     step, elapsed_before, history = 0, 0.0, []
     if resume:
         # Every rank reads the checkpoint (on several machines -o must be on a shared filesystem).
-        step, elapsed_before, history = load_checkpoint(ckpt_path, model, optimizer, generator, options, video, dist)
+        step, elapsed_before, history = load_checkpoint(
+            ckpt_path, model, optimizer, generator, options, video, dist, sampler=sampler
+        )
         dist.check_same("the checkpoint step to resume from", step)
     vgg = None
     if options.perceptual_weight > 0:
         vgg = load_vgg16(options.vgg_weights).to(device)
-    sampler = PixelSampler(video, device, generator)
 
     max_steps = options.max_steps
     budget = options.minutes * 60.0 if options.minutes is not None else None
@@ -138,7 +140,7 @@ def fit_video(
         if callback is not None:
             callback(info)
         if step - last_ckpt >= options.checkpoint_every:
-            rng = dist.all_gather_object((generator.get_state(), torch.get_rng_state()))
+            rng = dist.all_gather_object((generator.get_state(), torch.get_rng_state(), sampler.state()))
             if dist.is_main:
                 save_checkpoint(ckpt_path, model, optimizer, rng, options, video, step, elapsed, history)
             last_ckpt = step
@@ -155,6 +157,7 @@ def fit_video(
         "batch_size": options.batch_size,
         "lr": options.lr,
         "schedule": options.schedule,
+        "sampling": options.sampling,
         "precision": options.resolved_precision(),
         "seed": options.seed,
         "losses": _loss_names(options),
