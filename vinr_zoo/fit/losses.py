@@ -30,7 +30,7 @@ def train_step(
     n = options.batch_size  # the global batch: this rank draws its share, the losses divide by all of it
     coords, target = sampler.pixels_batch(dist.share(n))
     total_loss, total_sq = 0.0, 0.0
-    errors = []  # per-row L1 error, for error-guided sampling
+    errors = [] if sampler.error is not None else None  # per-row L1 error, for error-guided sampling
     for s in range(0, len(coords), options.chunk_size):
         pred = model.fit_forward(coords[s : s + options.chunk_size], precision)
         tgt = target[s : s + options.chunk_size]
@@ -39,9 +39,11 @@ def train_step(
         loss.backward()
         total_loss += loss.item()
         with torch.no_grad():
-            errors.append((pred.detach().float() - tgt).abs().mean(dim=1))
+            if errors is not None:
+                errors.append((pred.detach().float() - tgt).abs().mean(dim=1))
             total_sq += float(((pred.clamp(-1, 1) - tgt) ** 2).sum())
-    sampler.observe(torch.cat(errors))
+    if errors is not None:
+        sampler.observe(torch.cat(errors))
     if options.temporal_weight > 0:
         m = max(1, n // 8)
         u, delta = sampler.between_frames(dist.share(m))
