@@ -8,6 +8,8 @@ The case: a width-256, 3-sine-layer model of carphone rendered at ``--scale-s 2 
 - the same render in this process through `vinr_zoo.decode.decode` (what the command calls);
 - its phases: coordinates (`SpaceTimeGrid.coords`), inference (`Backend.infer`), 8-bit conversion and the
   writer, summed over the frames;
+- the torch backend's inference alone with numpy's sine, torch's sine, and no sine at all (an instrumented
+  copy whose sines are skipped: the ceiling that the matmuls and bias adds leave, wrong output);
 - the fp32 matmul roofline: ``(4096 x 256) @ (256 x 256)`` on torch's threads; pixels/s ÷ (roofline / 2
   FLOP per weight) is the fraction of it a decode reaches.
 
@@ -34,6 +36,7 @@ from vinr_zoo.config import SourceVideo  # noqa: E402
 from vinr_zoo.coords import SpaceTimeGrid  # noqa: E402
 from vinr_zoo.decode import decode, open_backend, resolve_source, to_uint8  # noqa: E402
 from vinr_zoo.models import SineMLP, SineMLPConfig  # noqa: E402
+from vinr_zoo.runtimes.pyt import TorchBackend  # noqa: E402
 from vinr_zoo.video_writer import VideoWriter  # noqa: E402
 
 CASE = {"width": 256, "layers": 3, "frames": 16, "scale_s": 2.0, "scale_t": 2.0}
@@ -104,6 +107,30 @@ def phases(model: Path, runtime: str, out: Path) -> dict:
     return {**t, "pixels": len(grid)}
 
 
+def sine_variants(model: Path, frames: int = 4) -> dict[str, float]:
+    """Pixels/s of the torch backend's ``infer`` on ``frames`` frames of the case's grid, by sine."""
+    src = resolve_source(model)
+    s = src.config.source
+    grid = SpaceTimeGrid.build(s.width, s.height, s.frames, scale_s=CASE["scale_s"], scale_t=CASE["scale_t"])
+    axes = grid._axes()
+    coords = [
+        grid.coords(a, min(a + BATCH, frames * grid.pixels_per_frame), axes)
+        for a in range(0, frames * grid.pixels_per_frame, BATCH)
+    ]
+    net = SineMLP.from_pretrained(model)
+    rates = {}
+    for label, sine in (("numpy sine", "numpy"), ("torch sine", "torch"), ("no sine (ceiling)", "numpy")):
+        with TorchBackend(net, sine=sine) as backend:
+            if label.startswith("no sine"):
+                backend._sin_ = lambda t: None
+            backend.infer(coords[0])
+            t0 = time.perf_counter()
+            for c in coords:
+                backend.infer(c)
+            rates[f"torch infer, {label}"] = sum(len(c) for c in coords) / (time.perf_counter() - t0)
+    return rates
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
@@ -128,6 +155,8 @@ def main() -> None:
                 p = phases(model, runtime, out)
                 parts[runtime].append(p)
                 samples.setdefault(f"{runtime} infer only", []).append(p["pixels"] / p["infer"])
+            for key, rate in sine_variants(model).items():
+                samples.setdefault(key, []).append(rate)
     gflops = statistics.median(samples.pop("matmul_gflops"))
     roof = gflops * 1e9 / (2 * params)
     rows = []

@@ -83,8 +83,7 @@ def bench_width(width: int, batches: list[int], budget: float, rounds: int) -> d
 
     torch_backend = TorchBackend(model).open()
     # The torch backend as it was before the CPU worker threads: OpenMP threads, torch.sin, 4,096-row chunks.
-    torch_omp = TorchBackend(model, workers=1, chunk=4096).open()
-    torch_omp._numpy_sin = False
+    torch_omp = TorchBackend(model, workers=1, chunk=4096, sine="torch").open()
     ort_backend = OrtBackend(build_onnx(model).SerializeToString()).open()
     # Warm up every path (first calls allocate, JIT-select kernels, spawn threads).
     for n in batches:

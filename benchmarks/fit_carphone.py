@@ -1,5 +1,6 @@
 """PSNR against wall time for fitting 32 frames of carphone (176x144): the default recipe, the one before it,
-and SIREN's.
+and SIREN's. ``--clip bikes`` or ``--clip bigbuckbunny`` runs the same comparison on another shipped clip
+(its first 32 frames at full size), written to results/fit_<clip>.{json,png}.
 
 - default: `vinr fit` defaults (L1, Adam 1e-3 with warm-up + cosine decay over the budget, ω_t = 3,
   16,384 pixels a step, half of them drawn by error (`vinr_zoo/fit/sampling.py`), in 4,096-row chunks).
@@ -9,7 +10,8 @@ and SIREN's.
   budget (a constant learning rate does not depend on the budget).
 
 PSNR: RGB in [0, 1] over all 32 frames, clamped float output. Writes results/fit_carphone.{json,png}.
-Usage: python benchmarks/fit_carphone.py [--minutes 1,2,5] [--frames 32]
+Usage: python benchmarks/fit_carphone.py [--minutes 1,2,5] [--frames 32] [--clip carphone]
+       [--recipes default,previous,siren]
 """
 
 from __future__ import annotations
@@ -33,13 +35,18 @@ def main() -> None:
     ap.add_argument("--minutes", default="1,2,5")
     ap.add_argument("--frames", type=int, default=32)
     ap.add_argument("--width", type=int, default=256)
+    ap.add_argument("--clip", default="carphone", choices=["carphone", "bikes", "bigbuckbunny"])
+    ap.add_argument("--recipes", default="default,previous,siren")
     args = ap.parse_args()
     budgets = [float(m) for m in args.minutes.split(",")]
-    clip = read_video(sample_clip("carphone"), frames=args.frames)
+    chosen = args.recipes.split(",")
+    name = "fit_carphone" if args.clip == "carphone" else f"fit_{args.clip}"
+    clip = read_video(sample_clip(args.clip), frames=args.frames)
     roofline = matmul_gflops()
     rows = []
     tmp = Path(tempfile.mkdtemp(prefix="fitbench-"))
     recipes = {"default": {}, "previous": {"batch_size": 32768, "sampling": "uniform"}}
+    recipes = {k: v for k, v in recipes.items() if k in chosen}
     for minutes in budgets:
         for recipe, extra in recipes.items():  # the two alternate, so a slow spell of the machine hits both
             options = FitOptions(hidden_features=args.width, minutes=minutes, **extra)
@@ -74,6 +81,8 @@ def main() -> None:
         if len(snapshots) == len(marks):
             raise StopIteration
 
+    if "siren" not in chosen:
+        marks = []
     siren = FitOptions(
         hidden_features=args.width,
         time_omega_0=30.0,
@@ -85,7 +94,8 @@ def main() -> None:
         sampling="uniform",
     )
     try:
-        fit_video(clip, siren, tmp / "siren", callback=snapshot)
+        if marks:
+            fit_video(clip, siren, tmp / "siren", callback=snapshot)
     except StopIteration:
         pass
     for m in marks:
@@ -93,7 +103,9 @@ def main() -> None:
         rows.append({"recipe": "siren", "minutes": m, "steps": step, "psnr": p, "steps_per_s": step / (m * 60)})
 
     result = {
-        "benchmark": "fit_carphone",
+        "benchmark": name,
+        "clip": args.clip,
+        "size": [clip.width, clip.height],
         "frames": args.frames,
         "width": args.width,
         "machine": machine(),
@@ -101,11 +113,11 @@ def main() -> None:
         "rows": rows,
     }
     print(table(rows, ["recipe", "minutes", "steps", "steps_per_s", "psnr", "load_after"]))
-    print(f"fp32 matmul on this machine: {roofline:.0f} GFLOP/s; results -> {save('fit_carphone', result)}")
-    _plot(rows)
+    print(f"fp32 matmul on this machine: {roofline:.0f} GFLOP/s; results -> {save(name, result)}")
+    _plot(rows, name, f"Fitting {args.clip} {clip.width}x{clip.height}x{args.frames}")
 
 
-def _plot(rows) -> None:
+def _plot(rows, name: str, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -114,14 +126,16 @@ def _plot(rows) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for recipe in ("default", "previous", "siren"):
         pts = sorted((r["minutes"], r["psnr"]) for r in rows if r["recipe"] == recipe)
+        if not pts:
+            continue
         ax.plot(*zip(*pts, strict=True), marker="o", label=recipe)
     ax.set_xlabel("wall time (min)")
-    ax.set_ylabel("PSNR (dB, RGB, 32 frames)")
-    ax.set_title("Fitting carphone 176x144x32")
+    ax.set_ylabel("PSNR (dB, RGB, all frames)")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(plot_path("fit_carphone"), dpi=120)
+    fig.savefig(plot_path(name), dpi=120)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from vinr_zoo import SineMLP, SineMLPConfig
+from vinr_zoo.errors import OptionError
 from vinr_zoo.runtimes.pyt import TorchBackend
 
 
@@ -47,11 +48,20 @@ def test_same_numbers_with_and_without_workers(model_and_coords):
 
 
 def test_numpy_sine_matches_torch_sine(model_and_coords):
-    model, coords, _ = model_and_coords
-    with TorchBackend(model, workers=1) as fast, TorchBackend(model, workers=1) as plain:
-        plain._numpy_sin = False
-        assert fast._numpy_sin
+    model, coords, ref = model_and_coords
+    with TorchBackend(model, workers=1, sine="numpy") as fast, TorchBackend(model, workers=1, sine="torch") as plain:
+        assert fast._numpy_sin and not plain._numpy_sin
+        assert "numpy sine" in fast.describe() and "torch sine" in plain.describe()
         assert float((fast.infer(coords) - plain.infer(coords)).abs().max()) <= 1e-6
+    with TorchBackend(model, workers=2) as auto:  # times both on one chunk and keeps the faster
+        assert ("numpy sine" if auto._numpy_sin else "torch sine") in auto.describe()
+        assert float((auto.infer(coords) - ref).abs().max()) <= 1e-5
+
+
+def test_sine_choice_is_checked(model_and_coords):
+    model, _, _ = model_and_coords
+    with pytest.raises(OptionError, match="sine must be one of auto, numpy, torch, got 'fast'"):
+        TorchBackend(model, sine="fast")
 
 
 def test_float64_uses_torch_sine(model_and_coords):

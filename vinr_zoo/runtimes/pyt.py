@@ -15,23 +15,52 @@ machine while other jobs ran on it (it was never idle during this work, so idle 
   whenever a neighbour process holds a core. Width 256, N = 65,536: 1.4x to 4.8x the throughput of the
   OpenMP path, depending on the load.
 - The sine runs through numpy (its AVX-512 SIMD float32 ``sin``: ≈ 2.3x torch.sin per thread here;
-  results differ from torch.sin by about 1 ulp, max 6e-8 on arguments in [-30, 30]).
+  results differ from torch.sin by about 1 ulp, max 6e-8 on arguments in [-30, 30]) or torch, whichever
+  is faster on this CPU: ``sine="auto"`` times both on one chunk when the backend opens (≈ 5 ms). On the
+  2-vCPU Xeon (AVX-512, AMX) torch.sin is the faster one, 116 vs 147 µs per 1,024 x 256 chunk on one
+  thread, the reverse of the EPYC above; ``sine="numpy"`` or ``"torch"`` fixes the choice.
 While the workers run, ``torch.set_num_threads(1)`` is in force process-wide; it is restored afterwards.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
-from vinr_zoo.errors import RuntimeUnavailable
+from vinr_zoo.errors import OptionError, RuntimeUnavailable
 from vinr_zoo.runtimes.base import Backend, register_backend
 
 DEFAULT_CHUNK = 4096
 DEFAULT_CHUNK_CPU_WORKERS = 1024
+SINES = ("auto", "numpy", "torch")
+
+
+def _numpy_sine_is_faster(rows: int, width: int, repeats: int = 5) -> bool:
+    """Time numpy's and torch's in-place float32 sine on one chunk of this shape (best of ``repeats``)."""
+    buf = torch.empty(rows, width).uniform_(-30.0, 30.0, generator=torch.Generator().manual_seed(0))
+    arr = buf.numpy()
+
+    def best(fn) -> float:
+        fn()  # warm-up (first-touch, SIMD dispatch)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers' setting: one intra-op thread each
+    try:
+        t_torch = best(lambda: torch.sin(buf, out=buf))
+        t_numpy = best(lambda: np.sin(arr, out=arr))
+    finally:
+        torch.set_num_threads(threads)
+    return t_numpy < t_torch
 
 
 @register_backend
@@ -46,8 +75,12 @@ class TorchBackend(Backend):
         chunk: int | None = None,
         dtype=torch.float32,
         workers: int | None = None,
+        sine: str = "auto",
     ):
         super().__init__()
+        if sine not in SINES:
+            raise OptionError("sine", f"must be one of {', '.join(SINES)}, got {sine!r}")
+        self.sine = sine
         self.model = model
         self.device = torch.device(device)
         self.dtype = dtype
@@ -72,7 +105,9 @@ class TorchBackend(Backend):
             (w.t().contiguous().to(self.device, self.dtype), b.to(self.device, self.dtype)) for w, b in layers
         ]
         self._width = self._layers[0][0].shape[1]
-        self._numpy_sin = self.device.type == "cpu" and self.dtype == torch.float32
+        self._numpy_sin = self.device.type == "cpu" and self.dtype == torch.float32 and self.sine != "torch"
+        if self._numpy_sin and self.sine == "auto":
+            self._numpy_sin = _numpy_sine_is_faster(min(self.chunk, 1024), self._width)
         self._local = threading.local()
         if self.workers > 1:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="vinr-torch")
@@ -85,6 +120,8 @@ class TorchBackend(Backend):
 
     def describe(self) -> str:
         how = f", {self.workers} workers" if self.workers > 1 else ""
+        if getattr(self, "_layers", None) is not None:
+            how += f", {'numpy' if self._numpy_sin else 'torch'} sine"
         return (
             f"torch {torch.__version__} ({self.device}, {str(self.dtype).removeprefix('torch.')}, "
             f"chunk {self.chunk}{how})"
