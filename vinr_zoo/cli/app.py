@@ -59,8 +59,8 @@ class Precision(str, Enum):
 
 
 class Loss(str, Enum):
-    l1 = "l1"
     mse = "mse"
+    l1 = "l1"
 
 
 class Sampling(str, Enum):

@@ -61,6 +61,9 @@ def fit(
     steps: Annotated[int | None, typer.Option(help="Optimizer steps (default 2000 unless --minutes).")] = None,
     minutes: Annotated[float | None, typer.Option(help="Wall-clock budget in minutes.")] = None,
     lr: Annotated[float, typer.Option(help="Peak Adam learning rate.")] = 1e-3,
+    final_lr_ratio: Annotated[
+        float, typer.Option(help="Learning rate at the end of the cosine decay, as a fraction of --lr.")
+    ] = 0.01,
     batch_size: Annotated[int, typer.Option(help="Random pixels per step.")] = 16384,
     sampling: Annotated[
         Sampling,
@@ -70,8 +73,12 @@ def fit(
         ),
     ] = Sampling.error,
     loss: Annotated[
-        Loss, typer.Option(case_sensitive=False, help="Reconstruction loss (l1: the seed's; mse: SIREN's).")
-    ] = Loss.l1,
+        Loss,
+        typer.Option(
+            case_sensitive=False,
+            help="Reconstruction loss on RGB in [-1, 1]: mse (SIREN's, what PSNR measures) or l1 (the seed's).",
+        ),
+    ] = Loss.mse,
     temporal: Annotated[float, typer.Option(help="Weight of the temporal-consistency loss (|∂RGB/∂t|).")] = 0.0,
     perceptual: Annotated[float, typer.Option(help="Weight of the VGG16 relu3_3 perceptual loss on patches.")] = 0.0,
     vgg_weights: Annotated[str | None, typer.Option(help="VGG16 safetensors file or Hub repo id.")] = None,
@@ -115,6 +122,7 @@ def fit(
         steps=steps,
         minutes=minutes,
         lr=lr,
+        final_lr_ratio=final_lr_ratio,
         batch_size=batch_size,
         temporal_weight=temporal,
         perceptual_weight=perceptual,

@@ -157,6 +157,7 @@ def fit_video(
         "batch_size": options.batch_size,
         "lr": options.lr,
         "schedule": options.schedule,
+        **({"final_lr_ratio": options.final_lr_ratio} if options.schedule == "cosine" else {}),
         "sampling": options.sampling,
         "precision": options.resolved_precision(),
         "seed": options.seed,

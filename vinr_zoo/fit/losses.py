@@ -1,6 +1,15 @@
 """One fit step: the reconstruction loss on random pixels, plus the optional temporal and perceptual terms.
 
-Loss (the seed's): L1 on RGB in [-1, 1], plus optional
+Reconstruction loss on RGB in [-1, 1] (``FitOptions.loss``): MSE (the default, SIREN's: the error PSNR
+measures) or L1 (the seed's, the default before). Measured on carphone, 32 frames at 176x144, the default
+network, PSNR RGB on all frames, the 2-vCPU Xeon, one thread a run:
+
+- per-4x4-tile error sampling, cosine to 5 %, 5,000 steps: L1 32.80 dB, MSE 33.68, L1 for the first half
+  then MSE 33.59; cosine to 1 % instead of 5 %: L1 33.03;
+- per-pixel error sampling (the default now), 900 steps (about a minute): L1 31.09, MSE 31.23, L1 then
+  MSE 30.92; 5,000 steps, cosine to 1 %: L1 then MSE 34.81, MSE 35.46 (two threads).
+
+Plus, optionally,
 - temporal consistency: ``|f(x, y, t + δ) - f(x, y, t - δ)|`` at random continuous (x, y, t), δ half a
   frame gap, i.e. a finite-difference ∂RGB/∂t in units of one frame; weight ``temporal_weight``;
 - perceptual: L1 between VGG16 relu3_3 features of random patches rendered from the network and the
