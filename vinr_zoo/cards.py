@@ -115,7 +115,15 @@ def render_model_card(
             "## Training",
             "",
             f"{t.get('steps', '?')} steps in {t.get('wall_time_s', '?')} s on {t.get('device', '?')}, "
-            f"losses: {', '.join(t.get('losses', []))}, batch {t.get('batch_size', '?')} pixels, peak lr {t.get('lr', '?')}.",
+            f"losses: {', '.join(t.get('losses', []))}, batch {t.get('batch_size', '?')} pixels"
+            + (f" ({t['sampling']} sampling)" if t.get("sampling") else "")
+            + f", peak lr {t.get('lr', '?')}"
+            + (
+                f", decayed to {t['final_lr_ratio']:g} of it"
+                if isinstance(t.get("final_lr_ratio"), (int, float))
+                else ""
+            )
+            + ".",
             "",
         ]
         if t.get("command"):

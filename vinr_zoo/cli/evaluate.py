@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from vinr_zoo.cli.app import Device, Precision, Runtime, command, print_table, progress
+from vinr_zoo.cli.app import Device, Loss, Precision, Runtime, Sampling, command, print_table, progress
 from vinr_zoo.cli.app import size as parse_size
 from vinr_zoo.cli.fit import ARCHS, FIT_FLAGS, fit_progress
 from vinr_zoo.decode import DEFAULT_BATCH
@@ -111,6 +111,16 @@ def stvsr(
     minutes: Annotated[float | None, typer.Option(help="Wall-clock fit budget in minutes.")] = None,
     lr: Annotated[float | None, typer.Option(help="Peak Adam learning rate (fit default: 1e-3).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Random pixels per fit step (fit default: 16384).")] = None,
+    sampling: Annotated[
+        Sampling | None, typer.Option(case_sensitive=False, help="How fit steps draw pixels (fit default: error).")
+    ] = None,
+    loss: Annotated[
+        Loss | None, typer.Option(case_sensitive=False, help="Reconstruction loss of the fit (fit default: mse).")
+    ] = None,
+    final_lr_ratio: Annotated[
+        float | None,
+        typer.Option(help="Learning rate at the end of the cosine, a fraction of --lr (fit default: 0.01)."),
+    ] = None,
     precision: Annotated[
         Precision | None, typer.Option(case_sensitive=False, help="Fit precision (fit default: auto).")
     ] = None,
@@ -147,6 +157,9 @@ def stvsr(
         "minutes": minutes,
         "lr": lr,
         "batch_size": batch_size,
+        "sampling": sampling.value if sampling is not None else None,
+        "loss": loss.value if loss is not None else None,
+        "final_lr_ratio": final_lr_ratio,
         "seed": seed,
         "precision": precision.value if precision is not None else None,
     }
