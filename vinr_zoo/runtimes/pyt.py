@@ -15,18 +15,17 @@ machine while other jobs ran on it (it was never idle during this work, so idle 
   whenever a neighbour process holds a core. Width 256, N = 65,536: 1.4x to 4.8x the throughput of the
   OpenMP path, depending on the load.
 - The sine runs through numpy (its AVX-512 SIMD float32 ``sin``: ≈ 2.3x torch.sin per thread here;
-  results differ from torch.sin by about 1 ulp, max 6e-8 on arguments in [-30, 30]) or torch, whichever
-  is faster on this CPU: ``sine="auto"`` times both on one chunk when the backend opens (≈ 5 ms). On the
-  2-vCPU Xeon (AVX-512, AMX) torch.sin is the faster one, 116 vs 147 µs per 1,024 x 256 chunk on one
-  thread, the reverse of the EPYC above; ``sine="numpy"`` or ``"torch"`` fixes the choice.
+  results differ from torch.sin by about 1 ulp, max 6e-8 on arguments in [-30, 30]). On the 2-vCPU Xeon
+  (AVX-512, AMX) torch.sin is the faster one instead (116 vs 147 µs per 1,024 x 256 chunk on one thread;
+  decode 0.82 vs 0.78 Mpx/s in benchmarks/decode_cli.py): ``sine="torch"`` picks it. The default stays
+  fixed rather than timed at open, because the two differ by an ulp and a decode must give the same
+  bytes every time (a timed choice flipped between runs and changed one pixel of a zoo decode by 1).
 While the workers run, ``torch.set_num_threads(1)`` is in force process-wide; it is restored afterwards.
 """
 
 from __future__ import annotations
 
-import statistics
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -37,28 +36,7 @@ from vinr_zoo.runtimes.base import Backend, register_backend
 
 DEFAULT_CHUNK = 4096
 DEFAULT_CHUNK_CPU_WORKERS = 1024
-SINES = ("auto", "numpy", "torch")
-
-
-def _numpy_sine_is_faster(rows: int, width: int, repeats: int = 15) -> bool:
-    """Time numpy's and torch's in-place float32 sine on one chunk of this shape: interleaved, medians."""
-    buf = torch.empty(rows, width).uniform_(-30.0, 30.0, generator=torch.Generator().manual_seed(0))
-    arr = buf.numpy()
-    ways = (lambda: torch.sin(buf, out=buf), lambda: np.sin(arr, out=arr))
-    times: tuple[list[float], list[float]] = ([], [])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the workers' setting: one intra-op thread each
-    try:
-        for way in ways:
-            way()  # warm-up (first touch, SIMD dispatch)
-        for _ in range(repeats):
-            for way, spent in zip(ways, times, strict=True):
-                t0 = time.perf_counter()
-                way()
-                spent.append(time.perf_counter() - t0)
-    finally:
-        torch.set_num_threads(threads)
-    return statistics.median(times[1]) < statistics.median(times[0])
+SINES = ("numpy", "torch")
 
 
 @register_backend
@@ -73,7 +51,7 @@ class TorchBackend(Backend):
         chunk: int | None = None,
         dtype=torch.float32,
         workers: int | None = None,
-        sine: str = "auto",
+        sine: str = "numpy",
     ):
         super().__init__()
         if sine not in SINES:
@@ -103,9 +81,7 @@ class TorchBackend(Backend):
             (w.t().contiguous().to(self.device, self.dtype), b.to(self.device, self.dtype)) for w, b in layers
         ]
         self._width = self._layers[0][0].shape[1]
-        self._numpy_sin = self.device.type == "cpu" and self.dtype == torch.float32 and self.sine != "torch"
-        if self._numpy_sin and self.sine == "auto":
-            self._numpy_sin = _numpy_sine_is_faster(min(self.chunk, 1024), self._width)
+        self._numpy_sin = self.device.type == "cpu" and self.dtype == torch.float32 and self.sine == "numpy"
         self._local = threading.local()
         if self.workers > 1:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="vinr-torch")
