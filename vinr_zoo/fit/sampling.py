@@ -24,8 +24,9 @@ error per 4x4 tile instead of per pixel, half guided, 16,384: 30.31 (679), 30.50
 
 5,000 steps (about 5 minutes; L1, cosine to 5 %; one thread each, two runs at a time): error per 4x4 tile
 32.80 dB, per 2x2 tile 33.25, per pixel (exact float32, one draw over all pixels) 34.35. The per-pixel
-draw over all pixels costs O(pixels) a step (11 ms at 0.8 M pixels, ~0.3 s at 21 M), hence the two-stage
-draw; its uint8 errors and a pixel drawn twice keeping its larger error are this module's.
+draw over all pixels costs O(pixels) a step (11 ms at 0.8 M pixels, ~0.3 s at 21 M), hence this module's
+two-stage draw over uint8 errors (a pixel drawn twice keeping its larger error); with it, MSE and cosine to
+1 %: 35.46 dB (vinr_zoo/fit/losses.py).
 """
 
 from __future__ import annotations

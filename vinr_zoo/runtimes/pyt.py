@@ -17,7 +17,7 @@ machine while other jobs ran on it (it was never idle during this work, so idle 
 - The sine runs through numpy (its AVX-512 SIMD float32 ``sin``: ≈ 2.3x torch.sin per thread here;
   results differ from torch.sin by about 1 ulp, max 6e-8 on arguments in [-30, 30]). On the 2-vCPU Xeon
   (AVX-512, AMX) torch.sin is the faster one instead (116 vs 147 µs per 1,024 x 256 chunk on one thread;
-  decode 0.82 vs 0.78 Mpx/s in benchmarks/decode_cli.py): ``sine="torch"`` picks it. The default stays
+  decode 0.87 vs 0.81 Mpx/s in benchmarks/decode_cli.py): ``sine="torch"`` picks it. The default stays
   fixed rather than timed at open, because the two differ by an ulp and a decode must give the same
   bytes every time (a timed choice flipped between runs and changed one pixel of a zoo decode by 1).
 While the workers run, ``torch.set_num_threads(1)`` is in force process-wide; it is restored afterwards.
